@@ -1,0 +1,334 @@
+"""StyleGAN2 generator (mapping + synthesis) in plain PyTorch ops.
+
+Parameter names and numerics follow NVlabs stylegan2-ada-pytorch, so its state dicts load with no
+renaming and rosinality's with a fixed key map; no custom CUDA kernels, so it runs on CPU, CUDA
+and MPS. Equalised learning rate is kept (weights stored unscaled, gains applied in forward).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+NoiseMode = Literal["const", "random", "none"]
+LRELU_GAIN = math.sqrt(2.0)
+BLUR_TAPS = (1.0, 3.0, 3.0, 1.0)
+
+
+def default_channels(resolution: int, channel_base: int = 16384, channel_max: int = 512) -> dict[int, int]:
+    """Channel count per resolution as NVlabs computes it: ``min(channel_base // res, channel_max)``."""
+    return {2**i: min(channel_base // 2**i, channel_max) for i in range(2, int(math.log2(resolution)) + 1)}
+
+
+@dataclass
+class GeneratorConfig:
+    """Everything that fixes a generator's shapes; saved as JSON next to the weights.
+
+    resolution:      output size in pixels, a power of two from 4 to 1024.
+    z_dim:           input latent size (0 is not supported).
+    w_dim:           intermediate latent (W) size.
+    c_dim:           class-conditioning size; 0 for unconditional models.
+    mapping_layers:  number of fully connected layers in the mapping network.
+    mapping_features: width of the hidden mapping layers (defaults to w_dim).
+    embed_features:  width of the class embedding (defaults to w_dim when c_dim > 0).
+    channels:        feature maps per resolution, {4: 512, 8: 512, ...}.
+    img_channels:    colour channels of the output.
+    mapping_lr_multiplier: equalised-lr multiplier of the mapping layers (0.01 in StyleGAN2).
+    conv_clamp:      clamp of every layer output (None: no clamp), as in NVlabs training configs.
+    """
+
+    resolution: int = 64
+    z_dim: int = 512
+    w_dim: int = 512
+    c_dim: int = 0
+    mapping_layers: int = 8
+    mapping_features: int | None = None
+    embed_features: int | None = None
+    channels: dict[int, int] = field(default_factory=dict)
+    img_channels: int = 3
+    mapping_lr_multiplier: float = 0.01
+    conv_clamp: float | None = None
+
+    def __post_init__(self) -> None:
+        self.channels = {int(k): int(v) for k, v in (self.channels or default_channels(self.resolution)).items()}
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ValueError with a clear sentence when the numbers cannot form a generator."""
+        log2 = math.log2(self.resolution) if self.resolution > 0 else -1
+        if log2 != int(log2) or not 2 <= log2 <= 10:
+            raise ValueError(f"resolution must be a power of two from 4 to 1024, got {self.resolution}")
+        for name in ("z_dim", "w_dim", "mapping_layers", "img_channels"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.c_dim < 0:
+            raise ValueError(f"c_dim must be >= 0, got {self.c_dim}")
+        needed = [2**i for i in range(2, int(log2) + 1)]
+        missing = [r for r in needed if self.channels.get(r, 0) < 1]
+        if missing:
+            raise ValueError(f"channels has no positive count for resolutions {missing}")
+
+    @property
+    def num_ws(self) -> int:
+        """Number of per-layer w vectors the synthesis network takes (2·log2(res) − 2)."""
+        return 2 * int(math.log2(self.resolution)) - 2
+
+    @property
+    def block_resolutions(self) -> list[int]:
+        return [2**i for i in range(2, int(math.log2(self.resolution)) + 1)]
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "GeneratorConfig":
+        data = json.loads(text)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown generator config fields: {sorted(unknown)}")
+        return cls(**data)
+
+
+def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """PixelNorm of StyleGAN: scale each vector to unit root-mean-square."""
+    return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
+
+
+def blur_filter(device: torch.device | None = None) -> torch.Tensor:
+    """The 4×4 binomial FIR filter [1,3,3,1]ᵀ[1,3,3,1], normalised to sum 1."""
+    taps = torch.tensor(BLUR_TAPS, device=device)
+    f = torch.outer(taps, taps)
+    return f / f.sum()
+
+
+def filter2d(x: torch.Tensor, f: torch.Tensor, pad: tuple[int, int], gain: float = 1.0) -> torch.Tensor:
+    """Depthwise FIR filter with explicit (before, after) padding on both axes (upfirdn2d, up=down=1)."""
+    c = x.shape[1]
+    x = F.pad(x, [pad[0], pad[1], pad[0], pad[1]])
+    # The filter is symmetric, so correlation (conv2d) equals convolution.
+    weight = (f * gain).to(x.dtype)[None, None].repeat(c, 1, 1, 1)
+    return F.conv2d(x, weight, groups=c)
+
+
+def upsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """2× upsampling by zero insertion followed by the FIR filter (NVlabs upsample2d, gain 4)."""
+    n, c, h, w = x.shape
+    x = x.reshape(n, c, h, 1, w, 1)
+    x = F.pad(x, [0, 1, 0, 0, 0, 1]).reshape(n, c, h * 2, w * 2)
+    return filter2d(x, f, pad=(2, 1), gain=4.0)
+
+
+def bias_act(x: torch.Tensor, bias: torch.Tensor, lrelu: bool, clamp: float | None) -> torch.Tensor:
+    """Add bias, apply leaky ReLU with gain √2 (or nothing), then clamp like NVlabs' bias_act."""
+    x = x + bias.to(x.dtype).reshape(1, -1, 1, 1)
+    if lrelu:
+        x = F.leaky_relu(x, 0.2) * LRELU_GAIN
+    if clamp is not None:
+        x = x.clamp(-clamp, clamp)
+    return x
+
+
+class FullyConnectedLayer(nn.Module):
+    """Linear layer with equalised learning rate (weights stored as N(0,1)/lr_multiplier)."""
+
+    def __init__(self, in_features: int, out_features: int, lrelu: bool = False,
+                 lr_multiplier: float = 1.0, bias_init: float = 0.0) -> None:
+        super().__init__()
+        self.lrelu = lrelu
+        self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_multiplier)
+        self.bias = nn.Parameter(torch.full((out_features,), float(bias_init)))
+        self.weight_gain = lr_multiplier / math.sqrt(in_features)
+        self.bias_gain = lr_multiplier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight.to(x.dtype) * self.weight_gain
+        b = self.bias.to(x.dtype) * self.bias_gain
+        x = torch.addmm(b.unsqueeze(0), x, w.t())
+        return F.leaky_relu(x, 0.2) * LRELU_GAIN if self.lrelu else x
+
+
+class MappingNetwork(nn.Module):
+    """z (and optional class c) → w, with the running average w_avg used for truncation."""
+
+    def __init__(self, cfg: GeneratorConfig) -> None:
+        super().__init__()
+        self.z_dim, self.c_dim, self.w_dim = cfg.z_dim, cfg.c_dim, cfg.w_dim
+        hidden = cfg.mapping_features or cfg.w_dim
+        embed = (cfg.embed_features or cfg.w_dim) if cfg.c_dim > 0 else 0
+        if cfg.c_dim > 0:
+            self.embed = FullyConnectedLayer(cfg.c_dim, embed)
+        features = [cfg.z_dim + embed] + [hidden] * (cfg.mapping_layers - 1) + [cfg.w_dim]
+        self.num_layers = cfg.mapping_layers
+        for i in range(cfg.mapping_layers):
+            layer = FullyConnectedLayer(features[i], features[i + 1], lrelu=True,
+                                        lr_multiplier=cfg.mapping_lr_multiplier)
+            setattr(self, f"fc{i}", layer)
+        self.register_buffer("w_avg", torch.zeros(cfg.w_dim))
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """Map (N, z_dim) latents to (N, w_dim); no truncation here (see ``truncate``)."""
+        x = normalize_2nd_moment(z)
+        if self.c_dim > 0:
+            if c is None:
+                raise ValueError(f"this model is conditional: pass c of shape (N, {self.c_dim})")
+            x = torch.cat([x, normalize_2nd_moment(self.embed(c.to(x.dtype)))], dim=1)
+        for i in range(self.num_layers):
+            x = getattr(self, f"fc{i}")(x)
+        return x
+
+    def truncate(self, w: torch.Tensor, psi: float) -> torch.Tensor:
+        """Pull w toward w_avg: w_avg + psi·(w − w_avg). psi 1 changes nothing."""
+        if psi == 1:
+            return w
+        return self.w_avg.to(w.dtype).lerp(w, psi)
+
+
+class SynthesisLayer(nn.Module):
+    """Modulated 3×3 convolution (optionally 2× up), noise, bias and leaky ReLU.
+
+    Modulation is applied to the activations and demodulation as a per-sample output scale: the
+    same maths as a per-sample weight, but one shared-weight convolution for the whole batch.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int,
+                 up: bool, conv_clamp: float | None) -> None:
+        super().__init__()
+        self.up, self.resolution, self.conv_clamp = up, resolution, conv_clamp
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1.0)
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 3, 3))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.noise_strength = nn.Parameter(torch.zeros([]))
+        self.register_buffer("noise_const", torch.randn(resolution, resolution))
+        self.register_buffer("resample_filter", blur_filter(), persistent=False)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: NoiseMode = "const") -> torch.Tensor:
+        styles = self.affine(w)                                   # (N, in)
+        weight = self.weight.to(x.dtype)
+        dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()  # (N, out)
+        x = x * styles[:, :, None, None]
+        if self.up:
+            # Transposed stride-2 conv, then the blur: NVlabs' conv2d_resample(up=2) exactly.
+            x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
+            x = filter2d(x, self.resample_filter, pad=(1, 1), gain=4.0)
+        else:
+            x = F.conv2d(x, weight, padding=1)
+        x = x * dcoefs[:, :, None, None]
+        if noise_mode == "const":
+            x = x + self.noise_const.to(x.dtype) * self.noise_strength.to(x.dtype)
+        elif noise_mode == "random":
+            n = x.shape[0]
+            noise = torch.randn(n, 1, self.resolution, self.resolution, device=x.device, dtype=x.dtype)
+            x = x + noise * self.noise_strength.to(x.dtype)
+        elif noise_mode != "none":
+            raise ValueError(f"noise_mode must be 'const', 'random' or 'none', got {noise_mode!r}")
+        return bias_act(x, self.bias, lrelu=True, clamp=self.conv_clamp)
+
+
+class ToRGBLayer(nn.Module):
+    """Modulated 1×1 convolution to RGB, without demodulation."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, conv_clamp: float | None) -> None:
+        super().__init__()
+        self.conv_clamp = conv_clamp
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1.0)
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 1, 1))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.weight_gain = 1 / math.sqrt(in_channels)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        styles = self.affine(w) * self.weight_gain
+        x = F.conv2d(x * styles[:, :, None, None], self.weight.to(x.dtype))
+        return bias_act(x, self.bias, lrelu=False, clamp=self.conv_clamp)
+
+
+class SynthesisBlock(nn.Module):
+    """One resolution of the skip architecture: (up-conv,) conv, toRGB added to the upsampled image."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int,
+                 img_channels: int, conv_clamp: float | None) -> None:
+        super().__init__()
+        self.resolution = resolution
+        self.is_first = in_channels == 0
+        if self.is_first:
+            self.const = nn.Parameter(torch.randn(out_channels, resolution, resolution))
+        else:
+            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=True, conv_clamp=conv_clamp)
+        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, up=False, conv_clamp=conv_clamp)
+        self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
+        self.register_buffer("resample_filter", blur_filter(), persistent=False)
+        self.num_conv = 1 if self.is_first else 2
+
+    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor,
+                noise_mode: NoiseMode) -> tuple[torch.Tensor, torch.Tensor]:
+        """ws: (N, num_conv + 1, w_dim), the w of each conv and of the toRGB."""
+        if self.is_first:
+            x = self.const.to(ws.dtype).unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
+            x = self.conv1(x, ws[:, 0], noise_mode)
+        else:
+            x = self.conv0(x, ws[:, 0], noise_mode)
+            x = self.conv1(x, ws[:, 1], noise_mode)
+        y = self.torgb(x, ws[:, self.num_conv])
+        img = y if img is None else upsample2d(img, self.resample_filter) + y
+        return x, img
+
+
+class SynthesisNetwork(nn.Module):
+    """W+ codes (N, num_ws, w_dim) → images (N, img_channels, res, res)."""
+
+    def __init__(self, cfg: GeneratorConfig) -> None:
+        super().__init__()
+        self.resolution, self.w_dim, self.num_ws = cfg.resolution, cfg.w_dim, cfg.num_ws
+        self.block_resolutions = cfg.block_resolutions
+        for res in self.block_resolutions:
+            in_ch = 0 if res == 4 else cfg.channels[res // 2]
+            block = SynthesisBlock(in_ch, cfg.channels[res], cfg.w_dim, res, cfg.img_channels, cfg.conv_clamp)
+            setattr(self, f"b{res}", block)
+
+    def forward(self, ws: torch.Tensor, noise_mode: NoiseMode = "const") -> torch.Tensor:
+        if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
+            raise ValueError(f"ws must have shape (N, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}")
+        x = img = None
+        w_idx = 0
+        for res in self.block_resolutions:
+            block: SynthesisBlock = getattr(self, f"b{res}")
+            # Each block's toRGB shares its w with the next block's first conv.
+            x, img = block(x, img, ws[:, w_idx:w_idx + block.num_conv + 1], noise_mode)
+            w_idx += block.num_conv
+        assert img is not None
+        return img
+
+
+class StyleGAN2(nn.Module):
+    """The whole generator: ``mapping`` and ``synthesis`` with NVlabs parameter names."""
+
+    def __init__(self, cfg: GeneratorConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        self.synthesis = SynthesisNetwork(cfg)
+        self.mapping = MappingNetwork(cfg)
+
+    @property
+    def num_ws(self) -> int:
+        return self.config.num_ws
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, psi: float = 1.0,
+                noise_mode: NoiseMode = "const") -> torch.Tensor:
+        w = self.mapping.truncate(self.mapping(z, c), psi)
+        return self.synthesis(w.unsqueeze(1).repeat(1, self.num_ws, 1), noise_mode)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return int(sum(p.numel() for p in module.parameters()))
+
+
+def seeds_to_z(seeds: list[int] | np.ndarray, z_dim: int) -> np.ndarray:
+    """z of seed s is ``np.random.RandomState(s).randn(z_dim)``, as NVlabs' generate.py and GANSpace draw it."""
+    return np.stack([np.random.RandomState(int(s)).randn(z_dim) for s in seeds]).astype(np.float32)
