@@ -1,0 +1,127 @@
+"""Reading and writing generator files: safetensors (our format), rosinality .pt, NVlabs .pkl.
+
+Nothing here executes code from a file: safetensors holds only tensors and JSON, .pt files load
+with ``weights_only=True``, and pickles go through a restricted unpickler. Every refusal is a
+CheckpointError naming the file and the reason.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from clothinggan.errors import CheckpointError
+from clothinggan.networks import GeneratorConfig, StyleGAN2
+
+FORMAT_VERSION = 1
+MAX_CHECKPOINT_BYTES = 2 * 1024**3  # refuse anything larger than any StyleGAN2 generator needs
+
+
+def detect_format(path: Path) -> str:
+    """Guess the file format from its first bytes: 'safetensors', 'torch-zip', 'pickle' or raise."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        raise CheckpointError(path, f"cannot be read ({exc.strerror or exc})") from None
+    if len(head) < 8:
+        raise CheckpointError(path, "is empty or truncated")
+    if head[:4] == b"PK\x03\x04":
+        return "torch-zip"
+    if head[0] == 0x80 and head[1] in range(2, 6):
+        return "pickle"
+    header_len = int.from_bytes(head[:8], "little")
+    if len(head) > 8 and head[8:9] == b"{" and 0 < header_len < 100_000_000:
+        return "safetensors"
+    raise CheckpointError(path, "is not a known model format (expected .safetensors, a rosinality "
+                                ".pt checkpoint or an NVlabs .pkl network pickle)")
+
+
+def save_safetensors(net: StyleGAN2, path: str | Path, meta: dict[str, Any] | None = None,
+                     half: bool = False) -> Path:
+    """Write weights + config JSON (+ free-form meta JSON) as one safetensors file."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {}
+    for k, v in net.state_dict().items():
+        v = v.detach().to("cpu").contiguous()
+        state[k] = v.half() if half and v.is_floating_point() and not k.endswith("w_avg") else v
+    metadata = {"format": "clothinggan-generator", "format_version": str(FORMAT_VERSION),
+                "config": net.config.to_json(), "meta": json.dumps(meta or {}, sort_keys=True)}
+    save_file(state, str(path), metadata=metadata)
+    return path
+
+
+def read_safetensors(path: Path) -> tuple[GeneratorConfig, dict[str, torch.Tensor], dict[str, Any]]:
+    """Read our own format back: config from metadata, tensors as float32."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            metadata = fh.metadata() or {}
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(path, f"is a corrupt safetensors file ({exc})") from None
+    if "config" not in metadata:
+        raise CheckpointError(path, "is a safetensors file without a generator config (not a clothinggan model)")
+    try:
+        config = GeneratorConfig.from_json(metadata["config"])
+        meta = json.loads(metadata.get("meta", "{}"))
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(path, f"has an invalid generator config ({exc})") from None
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    return config, state, meta
+
+
+def build_network(path: Path, config: GeneratorConfig, state: dict[str, torch.Tensor]) -> StyleGAN2:
+    """Instantiate the network and load ``state`` strictly; shape problems become CheckpointError."""
+    net = StyleGAN2(config)
+    own = net.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise CheckpointError(path, "tensors do not form a generator of this configuration "
+                                    f"(missing: {missing[:4]}, unexpected: {unexpected[:4]})")
+    for key, tensor in state.items():
+        if tuple(tensor.shape) != tuple(own[key].shape):
+            raise CheckpointError(path, f"tensor {key} has shape {tuple(tensor.shape)}, "
+                                        f"expected {tuple(own[key].shape)}")
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise CheckpointError(path, f"tensor {key} holds NaN or infinite values")
+    net.load_state_dict(state, strict=True)
+    return net.eval()
+
+
+def read_checkpoint(path: str | Path) -> tuple[GeneratorConfig, dict[str, torch.Tensor], dict[str, Any]]:
+    """Read any supported file into (config, NVlabs-named state dict, meta)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(path, "does not exist or is not a file")
+    if path.stat().st_size > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(path, "is larger than 2 GB, more than any StyleGAN2 generator needs")
+    fmt = detect_format(path)
+    if fmt == "safetensors":
+        config, state, meta = read_safetensors(path)
+    elif fmt == "torch-zip":
+        from clothinggan.formats.rosinality import read_rosinality
+
+        config, state, meta = read_rosinality(path)
+    else:
+        from clothinggan.formats.nvlabs import read_nvlabs_pickle
+
+        config, state, meta = read_nvlabs_pickle(path)
+    meta.setdefault("format", fmt)
+    meta["source"] = str(path)
+    return config, state, meta
+
+
+def load_network(path: str | Path) -> tuple[StyleGAN2, dict[str, Any]]:
+    """Read a file of any supported format and build the network from it."""
+    config, state, meta = read_checkpoint(path)
+    return build_network(Path(path), config, state), meta

@@ -1,0 +1,1 @@
+"""Readers for other projects' checkpoint formats, mapped onto clothinggan.networks."""
