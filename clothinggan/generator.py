@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from clothinggan.errors import InvalidSeedError
-from clothinggan.networks import GeneratorConfig, NoiseMode, StyleGAN2, seeds_to_z
+from clothinggan.networks import GeneratorConfig, NoiseMode, StyleGAN2, seeds_to_z, set_fold_upsampling
 
 MAX_SEED = 2**32 - 1  # np.random.RandomState accepts seeds in [0, 2**32)
 
@@ -70,6 +70,7 @@ class Generator:
                  max_batch: int = 16) -> None:
         self.device = pick_device(device)
         self.net = net.to(self.device).eval().requires_grad_(False)
+        set_fold_upsampling(self.net, self.device.type == "cuda")
         self.config: GeneratorConfig = net.config
         self.name = name
         self.meta: dict[str, Any] = dict(meta or {})

@@ -136,6 +136,13 @@ def bias_act(x: torch.Tensor, bias: torch.Tensor, lrelu: bool, clamp: float | No
     return x
 
 
+def fold_blur(weight: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """Convolve each 3×3 kernel with the 4×4 blur (gain 4) into one 6×6 kernel."""
+    o, i, kh, kw = weight.shape
+    k = F.pad(weight.reshape(o * i, 1, kh, kw), [3, 3, 3, 3])
+    return F.conv2d(k, (f * 4).to(weight.dtype)[None, None]).reshape(o, i, kh + 3, kw + 3)
+
+
 class FullyConnectedLayer(nn.Module):
     """Linear layer with equalised learning rate (weights stored as N(0,1)/lr_multiplier)."""
 
@@ -202,6 +209,7 @@ class SynthesisLayer(nn.Module):
                  up: bool, conv_clamp: float | None) -> None:
         super().__init__()
         self.up, self.resolution, self.conv_clamp = up, resolution, conv_clamp
+        self.fold_up = False  # see set_fold_upsampling: faster on GPUs, slower on CPUs
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1.0)
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 3, 3))
         self.bias = nn.Parameter(torch.zeros(out_channels))
@@ -214,7 +222,10 @@ class SynthesisLayer(nn.Module):
         weight = self.weight.to(x.dtype)
         dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()  # (N, out)
         x = x * styles[:, :, None, None]
-        if self.up:
+        if self.up and self.fold_up:
+            # One 6×6 stride-2 transposed conv = the 3×3 one followed by the blur (exact).
+            x = F.conv_transpose2d(x, fold_blur(weight, self.resample_filter).transpose(0, 1), stride=2, padding=2)
+        elif self.up:
             # Transposed stride-2 conv, then the blur: NVlabs' conv2d_resample(up=2) exactly.
             x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
             x = filter2d(x, self.resample_filter, pad=(1, 1), gain=4.0)
@@ -323,6 +334,14 @@ class StyleGAN2(nn.Module):
                 noise_mode: NoiseMode = "const") -> torch.Tensor:
         w = self.mapping.truncate(self.mapping(z, c), psi)
         return self.synthesis(w.unsqueeze(1).repeat(1, self.num_ws, 1), noise_mode)
+
+
+def set_fold_upsampling(net: nn.Module, enabled: bool) -> None:
+    """Choose the up-convolution form: folded 6×6 (fewer kernel launches, wins on GPUs) or 3×3 +
+    separate blur (4× fewer multiply-adds, wins on CPUs). Both give the same images."""
+    for module in net.modules():
+        if isinstance(module, SynthesisLayer):
+            module.fold_up = enabled
 
 
 def count_parameters(module: nn.Module) -> int:
