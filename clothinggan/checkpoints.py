@@ -42,17 +42,23 @@ def detect_format(path: Path) -> str:
 def save_safetensors(net: StyleGAN2, path: str | Path, meta: dict[str, Any] | None = None,
                      half: bool = False) -> Path:
     """Write weights + config JSON (+ free-form meta JSON) as one safetensors file."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {}
     for k, v in net.state_dict().items():
         v = v.detach().to("cpu").contiguous()
         state[k] = v.half() if half and v.is_floating_point() and not k.endswith("w_avg") else v
+    return save_state_safetensors(state, net.config, path, meta)
+
+
+def save_state_safetensors(state: dict[str, torch.Tensor], config: GeneratorConfig, path: str | Path,
+                           meta: dict[str, Any] | None = None) -> Path:
+    """Write an NVlabs-named state dict with its config; used by converters that build no network."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     metadata = {"format": "clothinggan-generator", "format_version": str(FORMAT_VERSION),
-                "config": net.config.to_json(), "meta": json.dumps(meta or {}, sort_keys=True)}
-    save_file(state, str(path), metadata=metadata)
+                "config": config.to_json(), "meta": json.dumps(meta or {}, sort_keys=True)}
+    save_file({k: v.detach().to("cpu").contiguous() for k, v in state.items()}, str(path), metadata=metadata)
     return path
 
 
@@ -109,9 +115,7 @@ def read_checkpoint(path: str | Path) -> tuple[GeneratorConfig, dict[str, torch.
     if fmt == "safetensors":
         config, state, meta = read_safetensors(path)
     elif fmt == "torch-zip":
-        from clothinggan.formats.rosinality import read_rosinality
-
-        config, state, meta = read_rosinality(path)
+        config, state, meta = read_torch_zip(path)
     else:
         from clothinggan.formats.nvlabs import read_nvlabs_pickle
 
@@ -119,6 +123,20 @@ def read_checkpoint(path: str | Path) -> tuple[GeneratorConfig, dict[str, torch.
     meta.setdefault("format", fmt)
     meta["source"] = str(path)
     return config, state, meta
+
+
+def read_torch_zip(path: Path) -> tuple[GeneratorConfig, dict[str, torch.Tensor], dict[str, Any]]:
+    """A torch zip file: rosinality checkpoint (``g_ema``) or an NVlabs G_ema state dict."""
+    from clothinggan.formats.nvlabs import read_nvlabs_state_dict
+    from clothinggan.formats.rosinality import load_torch_file, rosinality_from_object
+
+    obj = load_torch_file(path)
+    if isinstance(obj, dict) and "g_ema" in obj:
+        return rosinality_from_object(path, obj)
+    if isinstance(obj, dict) and any(str(k).startswith(("mapping.", "synthesis.")) for k in obj):
+        return read_nvlabs_state_dict(path, obj)
+    raise CheckpointError(path, "is a PyTorch file but neither a rosinality checkpoint (no g_ema) "
+                                "nor an NVlabs generator state dict")
 
 
 def load_network(path: str | Path) -> tuple[StyleGAN2, dict[str, Any]]:
