@@ -17,8 +17,7 @@ from clothinggan.errors import LatentFormatError, ModelMismatchError
 from clothinggan.generator import Generator
 from clothinggan.networks import GeneratorConfig, StyleGAN2
 
-GANSPACE_FILE = (Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "ganspace"
-                 / "stylegan2-lookbook_style_ipca_c80_n300000_w.npz")
+GANSPACE_NAME = "ganspace/stylegan2-lookbook_style_ipca_c80_n300000_w.npz"
 W_DIM, NUM_WS = 32, 6
 
 
@@ -126,10 +125,10 @@ def test_shipped_components_match_by_fingerprint(G, tmp_path) -> None:
 
 
 # -- GANSpace files ------------------------------------------------------------------------------
-@pytest.mark.skipif(not GANSPACE_FILE.is_file(), reason="shared GANSpace fixture not present")
-def test_import_ganspace_file_of_clothinggan() -> None:
-    c = import_ganspace(GANSPACE_FILE)
-    raw = np.load(GANSPACE_FILE)
+def test_import_ganspace_file_of_clothinggan(fixtures_dir: Path) -> None:
+    path = fixtures_dir / GANSPACE_NAME
+    c = import_ganspace(path)
+    raw = np.load(path)
     assert c.components.shape == (80, 512) and c.mean.shape == (512,)
     np.testing.assert_allclose(np.linalg.norm(c.components, axis=1), 1, atol=1e-4)
     assert np.all(np.diff(c.var_ratio) <= 0)
@@ -138,7 +137,7 @@ def test_import_ganspace_file_of_clothinggan() -> None:
     assert (c.source, c.n_samples) == ("ganspace-file", 300_000)
     d = direction_from_component(c, 0, "Sleeve & Size")
     assert (d.unit, d.strength_range, d.scale) == ("raw", (-20.0, 20.0), 1.0)
-    assert load_components(GANSPACE_FILE).n_components == 80  # recognised by its keys
+    assert load_components(path).n_components == 80  # recognised by its keys
 
 
 def test_import_ganspace_refuses_malformed_files(tmp_path) -> None:
