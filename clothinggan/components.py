@@ -11,10 +11,11 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterator, Literal
 
 import numpy as np
-from sklearn.decomposition import PCA
+import sklearn
+from sklearn.decomposition import PCA, IncrementalPCA
 
 from clothinggan.errors import LatentFormatError
 from clothinggan.paths import MODELS_DIR, cache_dir
@@ -26,6 +27,12 @@ FORMAT = "clothinggan-components"
 FORMAT_VERSION = 1
 SAMPLE_BATCH = 10_000  # small enough for a smooth progress bar, large enough to keep mapping efficient
 UNIT_NORM_TOLERANCE = 1e-3
+# Above this many bytes of samples (plus scikit-learn's centred copy), stream through IncrementalPCA:
+# the app's cloud machine has 2.7 GB. 100k samples of a 512-d W (205 MB) still get the exact PCA.
+MAX_SAMPLE_BYTES = 256 * 2**20
+# For N >> w_dim the covariance eigendecomposition is exact (the same answer as "full") and costs
+# one (w_dim x w_dim) matrix instead of an SVD of all N samples; scikit-learn has it since 1.5.
+_EXACT_SOLVER = "covariance_eigh" if tuple(int(p) for p in sklearn.__version__.split(".")[:2]) >= (1, 5) else "full"
 
 
 @dataclass(frozen=True, eq=False)  # compared by identity: element-wise array equality is not a bool
@@ -119,8 +126,10 @@ def compute_components(G: Any, n_samples: int = 100_000, n_components: int | Non
                 return cached
         except LatentFormatError:
             pass  # a truncated or stale cache file is recomputed and overwritten
-    samples = sample_w(G, n_samples, seed, progress)
-    comps = pca(samples, k, model_id=G.fingerprint, seed=seed)
+    if n_samples * G.w_dim * 4 <= MAX_SAMPLE_BYTES:
+        comps = pca(sample_w(G, n_samples, seed, progress), k, model_id=G.fingerprint, seed=seed)
+    else:
+        comps = streamed_pca(G, n_samples, k, seed, progress)
     if use_cache:
         save_components(comps, path)
     _report(progress, 1.0)
@@ -128,32 +137,53 @@ def compute_components(G: Any, n_samples: int = 100_000, n_components: int | Non
 
 
 def sample_w(G: Any, n_samples: int, seed: int = 0, progress: Progress | None = None) -> np.ndarray:
-    """(n_samples, w_dim) float32 mapping outputs, in batches so progress can be reported.
-
-    Each batch has its own seed derived from (seed, batch index), so the sample is reproducible
-    and independent of how many batches a caller's progress bar wants.
-    """
+    """(n_samples, w_dim) float32 mapping outputs, in batches so progress can be reported."""
     out = np.empty((n_samples, G.w_dim), dtype=np.float32)
-    for b, start in enumerate(range(0, n_samples, SAMPLE_BATCH)):
-        n = min(SAMPLE_BATCH, n_samples - start)
-        batch_seed = int(np.random.SeedSequence([seed, b]).generate_state(1)[0])
-        out[start:start + n] = as_float32(G.sample_ws(n, seed=batch_seed))
-        _report(progress, 0.95 * (start + n) / n_samples)
+    for start, batch in _w_batches(G, n_samples, seed, progress):
+        out[start:start + len(batch)] = batch
     return out
+
+
+def _w_batches(G: Any, n_samples: int, seed: int, progress: Progress | None) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (offset, batch of w) covering n_samples.
+
+    Each batch has its own seed derived from (seed, batch index), so the sample is reproducible;
+    a remainder joins the last full batch, because IncrementalPCA cannot take a batch smaller than
+    n_components.
+    """
+    sizes = [SAMPLE_BATCH] * (n_samples // SAMPLE_BATCH) or [0]
+    sizes[-1] += n_samples % SAMPLE_BATCH
+    start = 0
+    for b, n in enumerate(sizes):
+        batch_seed = int(np.random.SeedSequence([seed, b]).generate_state(1)[0])
+        yield start, as_float32(G.sample_ws(n, seed=batch_seed))
+        start += n
+        _report(progress, 0.95 * start / n_samples)
 
 
 def pca(samples: np.ndarray, n_components: int, model_id: str = "", seed: int = 0) -> Components:
     """Exact PCA of samples (N, w_dim) with scikit-learn, signs fixed so results are reproducible."""
     x = np.asarray(samples, dtype=np.float32)
-    # For N >> w_dim, the covariance eigendecomposition is exact (same answer as "full") and
-    # costs one (w_dim x w_dim) matrix instead of an SVD of all N samples.
-    model = PCA(n_components=n_components, svd_solver="covariance_eigh", random_state=seed).fit(x)
+    model = PCA(n_components=n_components, svd_solver=_EXACT_SOLVER, random_state=seed).fit(x)
+    return _components(model, model_id, int(x.shape[0]), seed)
+
+
+def streamed_pca(G: Any, n_samples: int, n_components: int, seed: int = 0,
+                 progress: Progress | None = None) -> Components:
+    """IncrementalPCA over batches of w, for samples too many to hold in memory at once."""
+    model = IncrementalPCA(n_components=n_components)
+    for _, batch in _w_batches(G, n_samples, seed, progress):
+        model.partial_fit(batch)
+    return _components(model, G.fingerprint, n_samples, seed)
+
+
+def _components(model: PCA | IncrementalPCA, model_id: str, n_samples: int, seed: int) -> Components:
     comps = model.components_.astype(np.float32)
     comps /= np.linalg.norm(comps, axis=1, keepdims=True)
     comps *= _sign_flips(comps)[:, None]
     return Components(components=comps, mean=model.mean_, stdev=np.sqrt(model.explained_variance_),
                       var_ratio=model.explained_variance_ratio_, model_id=model_id,
-                      n_samples=int(x.shape[0]), seed=seed, source="pca")
+                      n_samples=n_samples, seed=seed, source="pca")
 
 
 def _sign_flips(comps: np.ndarray) -> np.ndarray:

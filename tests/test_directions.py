@@ -95,6 +95,20 @@ def test_pca_is_deterministic_and_cached(G, monkeypatch, private_cache) -> None:
     assert compute_components(G, n_samples=4_000, n_components=5, seed=1).n_components == 5
 
 
+def test_large_samples_stream_through_incremental_pca(G, monkeypatch) -> None:
+    import clothinggan.components as components
+
+    calls: list[int] = []
+    monkeypatch.setattr(G, "sample_ws", anisotropic_sampler(calls))
+    exact = compute_components(G, n_samples=20_005, n_components=8, use_cache=False)
+    monkeypatch.setattr(components, "MAX_SAMPLE_BYTES", 1024)
+    streamed = compute_components(G, n_samples=20_005, n_components=8, use_cache=False)
+    assert calls == [10_000, 10_005] * 2  # the 5-sample tail joins the last batch, in both paths
+    assert abs(streamed.components[0] @ exact.components[0]) > 0.9999
+    assert streamed.stdev[0] == pytest.approx(exact.stdev[0], rel=1e-3)
+    assert streamed.var_ratio[0] == pytest.approx(exact.var_ratio[0], rel=1e-3)
+
+
 def test_pca_on_the_real_tiny_generator_defaults_to_w_dim_components(G) -> None:
     c = compute_components(G, n_samples=2_000)
     assert c.components.shape == (W_DIM, W_DIM)  # min(64, w_dim)
