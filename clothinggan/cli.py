@@ -133,7 +133,7 @@ def _add_mix(sub: Any) -> None:
 
 def _add_edit(sub: Any) -> None:
     p = _command(sub, "edit", "move a design along named directions (attribute sliders)",
-                 'clothinggan edit --seed 3 --direction "PC 0=2" --direction "Sleeve & Size=-1" --out edit.png')
+                 'clothinggan edit --design mine.npz:"seed 3" --direction "PC 0=2" --direction "PC 4=-1" --out edit.png')
     src = p.add_mutually_exclusive_group()
     src.add_argument("--seed", type=int, help="start from the design of this seed")
     src.add_argument("--design", help="start from a saved design: FILE.npz:NAME or FILE.npz")
@@ -453,7 +453,8 @@ def _component_direction(G: Any, i: int, samples: int) -> Any:
         comps = components_for(G, n_samples=samples, progress=lambda f: bar.update(round(100 * f) - bar.n))
     if not 0 <= i < comps.n_components:
         raise CommandError(f"PC {i} does not exist: there are {comps.n_components} components (0..{comps.n_components - 1})")
-    return direction_from_component(comps, i, f"PC {i}")
+    # σ units whatever the components' origin, so "PC 0=2" always means two standard deviations
+    return direction_from_component(comps, i, f"PC {i}", unit="sigma")
 
 
 def _print_directions(directions: Sequence[Any]) -> None:

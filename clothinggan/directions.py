@@ -16,9 +16,16 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
-from clothinggan.components import Components, as_float32
+from clothinggan.components import (Components, as_float32, components_for, compute_components, import_ganspace,
+                                    load_components, save_components, shipped_components)
 from clothinggan.errors import LatentFormatError, ModelMismatchError
 from clothinggan.paths import MODELS_DIR, cache_dir
+
+__all__ = [  # the component API is re-exported: DESIGN.md places all of GANSpace in this module
+    "Components", "compute_components", "components_for", "shipped_components", "load_components",
+    "save_components", "import_ganspace", "NamedDirection", "direction_from_component", "component_directions",
+    "apply_edits", "edit_design", "component_strip", "project", "load_directions", "save_user_direction",
+    "delete_user_direction", "read_directions_file", "write_directions_file", "CLOTHINGGAN_NAMES"]
 
 Unit = Literal["sigma", "raw"]
 DirectionSource = Literal["model", "user", "supervised"]
