@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from clothinggan.components import (Components, compute_components, import_ganspace, load_components,
                                     save_components, shipped_components)
@@ -184,6 +186,21 @@ def test_apply_edits_respects_layers_sigma_and_adds_up() -> None:
     np.testing.assert_allclose(delta[:, 1], -4.0)
     np.testing.assert_allclose(delta[:, 2:], 0)
     assert out.dtype == np.float32 and apply_edits(ws, []) is not ws
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, NUM_WS - 1), st.integers(1, NUM_WS), st.floats(-20, 20),
+                          st.sampled_from(["sigma", "raw"])), max_size=4))
+def test_apply_edits_is_a_sum_of_independent_steps(specs) -> None:
+    ws = np.random.RandomState(4).randn(NUM_WS, W_DIM).astype(np.float32)
+    vec = np.random.RandomState(5).randn(W_DIM)
+    edits = [(NamedDirection(f"d{i}", vec, s, max(s + 1, e), unit=u, sigma=1.5), v)
+             for i, (s, e, v, u) in enumerate(specs)]
+    together = apply_edits(ws, edits)
+    one_by_one = ws
+    for edit in reversed(edits):  # order does not matter
+        one_by_one = apply_edits(one_by_one, [edit])
+    np.testing.assert_allclose(together, one_by_one, atol=1e-4)
 
 
 def test_apply_edits_on_batches_and_tensors() -> None:
