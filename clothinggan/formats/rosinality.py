@@ -44,7 +44,7 @@ def load_torch_file(path: Path) -> Any:
 def _summarise(exc: Exception) -> str:
     """One short clause from torch.load's long messages (it names a refused global when there is one)."""
     text = str(exc)
-    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    found = re.search(r"GLOBAL ([\w.]+)", text)
     if found:
         return f"it references the disallowed global {found.group(1)}"
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__

@@ -5,6 +5,7 @@ NVlabs pickles carry their networks' source (``module_src``) and load tensors th
 """
 from __future__ import annotations
 
+import _compat_pickle
 import collections
 import io
 import pickle
@@ -106,17 +107,28 @@ class RestrictedUnpickler(pickle.Unpickler):
         raise UnsafePickleError("it uses persistent ids, which network snapshots do not")
 
 
+def python3_name(module: str, name: str) -> tuple[str, str]:
+    """The name the Unpickler resolves a protocol-0..2 global to (``fix_imports``), e.g. commands → subprocess."""
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        return _compat_pickle.NAME_MAPPING[(module, name)]
+    return _compat_pickle.IMPORT_MAPPING.get(module, module), name
+
+
 def prescan(data: bytes) -> None:
     """Walk the opcodes without executing any: catches truncation and text-form disallowed globals.
 
     Cheap and in-process, so obviously bad files are refused before a converter process starts.
     """
     try:
-        last = None
+        last, protocol = None, 0
         for opcode, arg, _pos in pickletools.genops(data):
             last = opcode.name
+            if opcode.name == "PROTO":
+                protocol = int(arg)
             if opcode.name in ("GLOBAL", "INST"):
                 module, _, name = str(arg).partition(" ")
+                if protocol < 3:
+                    module, name = python3_name(module, name)
                 if (module, name) not in ALLOWED_GLOBALS:
                     raise UnsafePickleError(f"it references the disallowed global {module}.{name}")
     except UnsafePickleError:
