@@ -1,0 +1,128 @@
+"""``clothinggan train …``: train StyleGAN2 on a garment data set, resume it, export the generator.
+
+    clothinggan train --data DIR --out runs/NAME --kimg K --batch B --config cpu64 [--resume]
+    clothinggan train export --run runs/NAME --out assets/models/fashion64.safetensors
+Multi-GPU: ``torchrun --nproc_per_node N -m clothinggan.train.cli --config gpu64 …``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from clothinggan.train import distributed as dist_util
+from clothinggan.train.configs import CONFIGS, get_config
+
+
+def load_reals(source: str, resolution: int, holdout_fraction: float) -> tuple[torch.Tensor, torch.Tensor | None, str]:
+    """uint8 training and held-out images from the shared data preparation, plus a description."""
+    from clothinggan.train.data import prepare_dataset
+
+    prepared = prepare_dataset(source, resolution=resolution, holdout_fraction=holdout_fraction)
+    train = torch.as_tensor(prepared.train.images)
+    holdout = torch.as_tensor(prepared.holdout.images) if len(prepared.holdout.images) else None
+    desc = (f"{Path(source).name}: {len(train)} training images at {resolution}x{resolution} "
+            f"(Innerwear and Socks excluded, {holdout_fraction:.0%} held out)")
+    return train, holdout, desc
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="clothinggan train", description=__doc__.splitlines()[0])
+    p.add_argument("--data", help="data set folder (images.zip + styles.csv)")
+    p.add_argument("--out", required=True, help="run folder: checkpoint.pt, samples/, log.jsonl")
+    p.add_argument("--config", default="cpu64", choices=sorted(CONFIGS))
+    p.add_argument("--kimg", type=float, default=50.0, help="train until this many thousand images")
+    p.add_argument("--batch", type=int, help="images per step over all GPUs (default: the config's)")
+    p.add_argument("--gamma", type=float, help="R1 weight (default: the config's)")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 … (default: CUDA if available)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the forward passes")
+    p.add_argument("--no-amp", action="store_true", help="train in fp32 on CUDA too")
+    p.add_argument("--holdout", type=float, default=0.1, help="fraction of images held out for metrics")
+    p.add_argument("--sample-every", type=float, default=2.0, help="kimg between sample grids")
+    p.add_argument("--checkpoint-minutes", type=float, default=5.0)
+    p.add_argument("--metrics-every", type=float, default=0.0, help="kimg between FD evaluations (0: off)")
+    p.add_argument("--metrics-n", type=int, default=1000, help="generated images per evaluation")
+    p.add_argument("--minutes", type=float, help="also stop after this many wall-clock minutes")
+    return p
+
+
+def build_export_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="clothinggan train export", description="write a run's EMA generator as safetensors")
+    p.add_argument("--run", required=True, help="run folder holding checkpoint.pt")
+    p.add_argument("--out", required=True, help="the .safetensors file to write")
+    p.add_argument("--max-mb", type=float, default=20.0, help="store fp16 if fp32 would be larger")
+    return p
+
+
+def export_main(argv: Sequence[str]) -> int:
+    from clothinggan.train.loop import export_generator
+
+    args = build_export_parser().parse_args(list(argv))
+    run = Path(args.run)
+    info_path = run / "run.json"
+    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    path, meta = export_generator(run / "checkpoint.pt", args.out, data=info.get("data", ""), max_mb=args.max_mb)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): {json.dumps(meta)}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "export":
+        return export_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = dist_util.init_from_env(args.device)
+    from clothinggan.train.loop import Trainer, read_checkpoint, train
+
+    run = Path(args.out)
+    ckpt = run / "checkpoint.pt"
+    kwargs = dict(device=device, seed=args.seed, mixed_precision=not args.no_amp, compile=args.compile)
+    if args.resume and ckpt.is_file():
+        from clothinggan.train.configs import TrainConfig
+
+        state = read_checkpoint(ckpt)
+        trainer = Trainer(TrainConfig.from_json(state["config"]), **kwargs)
+        trainer.load_state_dict(state)
+        print(f"resumed {ckpt} at kimg {trainer.kimg:.1f}, step {trainer.step}", flush=True)
+    else:
+        if args.resume:
+            print(f"no checkpoint at {ckpt}; starting a new run", flush=True)
+        cfg = get_config(args.config)
+        if args.batch:
+            cfg.batch = args.batch
+        if args.gamma is not None:
+            cfg.r1_gamma = args.gamma
+        trainer = Trainer(cfg, **kwargs)
+    if not args.data:
+        raise SystemExit("clothinggan train: --data is required")
+    t0 = time.time()
+    reals, holdout, desc = load_reals(args.data, trainer.cfg.resolution, args.holdout)
+    if device.type == "cuda":
+        reals = reals.to(device)  # the whole 64-px set is a few hundred MB: no loader needed
+    if trainer.rank == 0:
+        run.mkdir(parents=True, exist_ok=True)
+        (run / "run.json").write_text(json.dumps({"data": desc, "config": trainer.cfg.name,
+                                                  "world_size": trainer.world, "device": str(device),
+                                                  "threads": torch.get_num_threads()}, indent=1))
+        print(f"{desc}; loaded in {time.time() - t0:.0f} s; device {device}, world size {trainer.world}", flush=True)
+    stop_at = time.time() + args.minutes * 60 if args.minutes else None
+    train(trainer, reals, run, args.kimg, holdout=holdout, sample_every_kimg=args.sample_every,
+          checkpoint_minutes=args.checkpoint_minutes, metrics_every_kimg=args.metrics_every,
+          metrics_n=args.metrics_n, stop_at=stop_at)
+    if dist_util.is_distributed():
+        torch.distributed.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
