@@ -1,0 +1,129 @@
+"""Process-wide cached resources of the app: generators, rendered images, PCA components, the library.
+
+A model is loaded once per process (``st.cache_resource``) and shared by every session; rendered
+images are cached by (model fingerprint, ws bytes), with the model itself excluded from hashing.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+import clothinggan as cg
+from clothinggan import components as comp
+from clothinggan.paths import cache_dir
+
+DEFAULT_MODEL_ENV = "CLOTHINGGAN_DEFAULT_MODEL"
+PCA_SAMPLES_ENV = "CLOTHINGGAN_PCA_SAMPLES"
+LIBRARY_URL_ENV = "CLOTHINGGAN_LIBRARY_URL"
+SCATTER_SAMPLES = 300
+SCATTER_SEED = 12345  # fixed, so the scatter plot (and a picked point) stay the same across reruns
+
+
+def default_spec() -> str:
+    """The model a new session starts with: ``CLOTHINGGAN_DEFAULT_MODEL`` or the embedded default."""
+    return os.environ.get(DEFAULT_MODEL_ENV, "").strip() or "default"
+
+
+def pca_samples() -> int:
+    """How many w samples a PCA computed in the app uses (GANSpace used 300k–1M; 100k is enough here)."""
+    try:
+        return max(1000, int(os.environ.get(PCA_SAMPLES_ENV, "100000")))
+    except ValueError:
+        return 100_000
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+def load_model(spec: str) -> cg.Generator:
+    """One Generator per model spec per process, on the best device (CUDA > MPS > CPU)."""
+    return cg.load_generator(spec)
+
+
+# -- rendering -------------------------------------------------------------------------------------
+@st.cache_data(max_entries=512, show_spinner=False)
+def _render(_G: cg.Generator, fingerprint: str, ws_bytes: bytes, shape: tuple[int, ...]) -> list[Image.Image]:
+    ws = np.frombuffer(ws_bytes, dtype=np.float32).reshape(shape).copy()
+    return cg.to_pil(_G.synthesis(ws))
+
+
+def render(G: cg.Generator, ws: Any) -> list[Image.Image]:
+    """Images of W+ codes (num_ws, w_dim) or (N, num_ws, w_dim), at the model's resolution (cached)."""
+    arr = np.ascontiguousarray(np.asarray(ws, dtype=np.float32))
+    if arr.ndim == 2:
+        arr = arr[None]
+    return _render(G, G.fingerprint, arr.tobytes(), arr.shape)
+
+
+def render_designs(G: cg.Generator, designs: list) -> list[Image.Image]:
+    """One image per design, each cached on its own so a design renders once per process."""
+    return [render(G, d.ws)[0] for d in designs]
+
+
+# -- PCA ---------------------------------------------------------------------------------------------
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _shipped_components(_G: cg.Generator, fingerprint: str) -> comp.Components | None:
+    return comp.shipped_components(_G)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _cached_components(_G: cg.Generator, fingerprint: str, n_samples: int) -> comp.Components:
+    return comp.compute_components(_G, n_samples=n_samples)
+
+
+def available_components(G: cg.Generator) -> comp.Components | None:
+    """The model's components when shipped or already computed (disk cache); None means "compute first"."""
+    shipped = _shipped_components(G, G.fingerprint)
+    if shipped is not None:
+        return shipped
+    n = pca_samples()
+    path = comp.cache_path(G.fingerprint, n, 0, comp.default_n_components(G.w_dim))
+    if path.is_file():
+        return _cached_components(G, G.fingerprint, n)
+    return None
+
+
+def compute_components(G: cg.Generator, progress: Callable[[float], None]) -> comp.Components:
+    """Run the PCA (cached on disk per model), reporting progress in [0, 1]."""
+    return comp.compute_components(G, n_samples=pca_samples(), progress=progress)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def scatter_samples(_G: cg.Generator, fingerprint: str, n: int = SCATTER_SAMPLES,
+                    seed: int = SCATTER_SEED) -> np.ndarray:
+    """(n, w_dim) untruncated w for the PCA scatter plot, reproducible from the seed."""
+    return _G.sample_ws(n, seed=seed).cpu().numpy().astype(np.float32)
+
+
+# -- uploaded models and the design library ------------------------------------------------------------
+def save_uploaded_model(data: bytes, filename: str) -> Path:
+    """Keep an uploaded checkpoint as a file named by its hash, so one upload is loaded (and cached) once."""
+    suffix = "".join(Path(filename).suffixes[-1:]).lower() or ".bin"
+    digest = hashlib.sha256(data).hexdigest()[:20]
+    path = cache_dir("uploaded_models") / f"{digest}{suffix}"
+    if not path.is_file():
+        tmp = path.with_suffix(path.suffix + ".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return path
+
+
+def library_url() -> str | None:
+    """``st.secrets["library_url"]`` when set, else ``CLOTHINGGAN_LIBRARY_URL``, else the SQLite default."""
+    try:
+        url = st.secrets.get("library_url")
+    except Exception:  # noqa: BLE001 - no secrets file is the normal case
+        url = None
+    return url or os.environ.get(LIBRARY_URL_ENV) or None
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def design_library(url: str | None):
+    """The persistent design library (shared by every session of this process)."""
+    from clothinggan.library import DesignLibrary
+
+    return DesignLibrary(url) if url else DesignLibrary()

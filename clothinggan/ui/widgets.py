@@ -1,0 +1,140 @@
+"""Widgets every page shares: the error guard, design picker, image grids with captions, downloads.
+
+Pages stay thin: they lay out these widgets and call the library; nothing here knows about a page.
+"""
+from __future__ import annotations
+
+import io
+import logging
+from contextlib import contextmanager
+from typing import Iterator, Sequence
+
+import streamlit as st
+from PIL import Image
+
+from clothinggan.errors import ClothingGANError
+from clothinggan.latents import Design, LatentStore
+
+log = logging.getLogger("clothinggan.ui")
+
+GENERATE_PAGE = "pages/generate.py"
+THUMB_PX = 160   # on-screen size of a thumbnail
+CARD_PX = 224    # on-screen size of a grid image
+LARGE_PX = 320   # on-screen size of a preview
+
+
+# -- errors ----------------------------------------------------------------------------------------
+def one_sentence(exc: BaseException) -> str:
+    """An error's message as one sentence that starts with a capital and ends with a full stop."""
+    text = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, KeyError) and len(exc.args) == 1:
+        text = str(exc.args[0])
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+@contextmanager
+def guard() -> Iterator[None]:
+    """Run a page body: a ClothingGANError shows one sentence, anything else a friendly error.
+
+    Streamlit's own control flow (st.rerun, st.stop, page switches) derives from BaseException,
+    so it passes through untouched.
+    """
+    try:
+        yield
+    except ClothingGANError as exc:
+        st.error(one_sentence(exc))
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: never a raw traceback
+        log.exception("unexpected error in a page")
+        st.error("Something went wrong on our side. Try again, or reload the page; "
+                 "your designs are kept for this session.")
+        with st.expander("Details for developers"):
+            st.exception(exc)
+
+
+# -- images ----------------------------------------------------------------------------------------
+def upscale(image: Image.Image, px: int) -> Image.Image:
+    """The image enlarged server-side (Lanczos) to at least ``px`` wide, so small garments stay legible."""
+    if image.width >= px:
+        return image
+    factor = -(-px // image.width)
+    return image.resize((image.width * factor, image.height * factor), Image.LANCZOS)
+
+
+def show_image(image: Image.Image, caption: str | None = None, px: int = CARD_PX, where=None) -> None:
+    (where or st).image(upscale(image, px), caption=caption, width=px)
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def file_stem(name: str) -> str:
+    """A safe file name stem from a design name."""
+    keep = "".join(c if c.isalnum() or c in "-_" else "_" for c in name.strip())
+    return keep.strip("_") or "design"
+
+
+def download_png(image: Image.Image, name: str, key: str, label: str = "Download PNG", where=None,
+                 px: int | None = None) -> None:
+    """A download button for one image (upscaled to ``px`` when given, else at model resolution)."""
+    picture = upscale(image, px) if px else image
+    (where or st).download_button(label, png_bytes(picture), file_name=f"{file_stem(name)}.png",
+                                  mime="image/png", key=key, icon=":material/download:")
+
+
+def image_row(images: Sequence[Image.Image], captions: Sequence[str], cols: int, px: int = CARD_PX) -> list:
+    """Images in rows of ``cols`` columns with captions; returns the column of each image."""
+    placed = []
+    for start in range(0, len(images), cols):
+        columns = st.columns(cols)
+        for j, (image, caption) in enumerate(zip(images[start:start + cols], captions[start:start + cols])):
+            with columns[j]:
+                show_image(image, caption, px)
+            placed.append(columns[j])
+    return placed
+
+
+def caption_of(design: Design) -> str:
+    return f"{design.name} · {design.describe()}" if design.describe() != design.name else design.name
+
+
+# -- designs ---------------------------------------------------------------------------------------
+def empty_store(message: str = "You have no designs yet.") -> None:
+    """The friendly empty state: what is missing and a way to get some designs."""
+    st.info(f"{message} Generate a few garments first and add the ones you like to your designs.",
+            icon=":material/checkroom:")
+    st.page_link(GENERATE_PAGE, label="Go to Generate", icon=":material/auto_awesome:")
+
+
+def design_picker(store: LatentStore, label: str, key: str, index: int = 0, help: str | None = None) -> Design:
+    """A selectbox over the store's designs (the store must not be empty)."""
+    ids = store.ids()
+    index = min(max(index, 0), len(ids) - 1)
+    chosen = st.selectbox(label, ids, index=index, key=key, help=help,
+                          format_func=lambda i: store.get(i).name if i in store else "(removed)")
+    return store.get(chosen if chosen in store else ids[0])
+
+
+def design_or_seed(G, store: LatentStore, label: str, key: str, default_seed: int, index: int = 0) -> Design:
+    """A design from the store, or one made from a typed seed (always available, even when empty)."""
+    options = ["From my designs", "From a seed"] if len(store) else ["From a seed"]
+    source = st.radio(f"{label} comes from", options, key=f"{key}_src", horizontal=True,
+                      label_visibility="collapsed")
+    if source == "From my designs":
+        return design_picker(store, label, key=f"{key}_design", index=index)
+    seed = st.number_input(f"{label}: seed", min_value=0, max_value=2**32 - 1, value=default_seed, step=1,
+                           key=f"{key}_seed")
+    psi = st.session_state.get("psi", 0.7)
+    return Design.from_seed(G, int(seed), psi=psi, name=f"seed {int(seed)}")
+
+
+def add_to_store(store: LatentStore, design: Design) -> Design:
+    """Add a design and say so (with its final, possibly de-duplicated, name)."""
+    added = store.add(design)
+    from clothinggan.ui.state import flash
+
+    flash(f"Added “{added.name}” to your designs.")
+    return added

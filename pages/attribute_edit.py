@@ -1,0 +1,82 @@
+"""Attribute edit: move a design along named directions (the model's own and ones you named), live preview."""
+from dataclasses import replace
+
+import streamlit as st
+
+from clothinggan.directions import edit_design, load_directions
+from clothinggan.ui import resources, sidebar, state, widgets
+
+PCA_PAGE = "pages/pca_explorer.py"
+
+
+def slider_key(design_id: str, name: str) -> str:
+    return f"edit_{design_id[:8]}_{name}"
+
+
+def range_key(design_id: str, name: str) -> str:
+    return f"edit_range_{design_id[:8]}_{name}"
+
+
+def reset(design_id: str, directions) -> None:
+    for d in directions:
+        st.session_state[slider_key(design_id, d.name)] = float(d.default_strength)
+        st.session_state.pop(range_key(design_id, d.name), None)
+
+
+@st.fragment
+def editor(G, store, design, directions) -> None:
+    """Sliders and preview: moving a slider reruns only this panel."""
+    left, right = st.columns([1, 1], gap="large")
+    edits = []
+    with left:
+        for d in directions:
+            lo, hi = d.strength_range
+            strength = st.slider(d.name, float(lo), float(hi), float(d.default_strength), 0.1 if d.unit == "sigma" else 0.5,
+                                 key=slider_key(design.id, d.name),
+                                 help=(d.description or d.name) + (" (in standard deviations)" if d.unit == "sigma" else ""))
+            start, end = d.layers(G.num_ws)
+            with st.expander(f"Layers {start}–{end - 1}", icon=":material/layers:"):
+                span = st.slider("Layers this direction moves", 0, G.num_ws - 1, (start, end - 1),
+                                 key=range_key(design.id, d.name),
+                                 help="Low layers change the shape, high layers colours and details.")
+            if span != (start, end - 1):
+                d = replace(d, layer_start=span[0], layer_end=span[1] + 1)
+            if strength != 0:
+                edits.append((d, strength))
+        st.button("Reset sliders", key="edit_reset", on_click=reset, args=(design.id, directions),
+                  icon=":material/restart_alt:")
+    with right:
+        edited = edit_design(design, edits) if edits else design
+        a, b = st.columns(2)
+        widgets.show_image(resources.render(G, design.ws)[0], f"Before: {design.name}", widgets.CARD_PX, where=a)
+        summary = ", ".join(f"{d.name} {s:+.1f}" for d, s in edits) or "no change yet"
+        widgets.show_image(resources.render(G, edited.ws)[0], f"After: {summary}", widgets.CARD_PX, where=b)
+        name = st.text_input("Name of the new design", value="", key="edit_name",
+                             placeholder=f"{design.name} (edited)")
+        if st.button("Save as new design", key="edit_save", type="primary", disabled=not edits,
+                     icon=":material/library_add:"):
+            new = edit_design(design, edits, name=name.strip() or None)
+            widgets.add_to_store(store, new)
+            st.rerun(scope="app")
+
+
+with widgets.guard():
+    G = sidebar.current_model()
+    store = state.current_store(G)
+    st.title("Attribute edit")
+    st.caption("Change one thing about a garment at a time: each slider moves it along a named direction.")
+    if not len(store):
+        widgets.empty_store()
+    else:
+        design = widgets.design_picker(store, "Design to edit", key="edit_design",
+                                       index=len(store) - 1)
+        directions = load_directions(G)
+        if not directions:
+            st.info("This model has no named directions yet. Open the PCA explorer, find a component that "
+                    "changes something you care about, and give it a name: it appears here at once.",
+                    icon=":material/info:")
+            st.page_link(PCA_PAGE, label="Go to PCA explorer", icon=":material/scatter_plot:")
+        else:
+            mine = sum(d.source == "user" for d in directions)
+            st.caption(f"{len(directions)} direction(s): {len(directions) - mine} from the model, {mine} named by you.")
+            editor(G, store, design, directions)

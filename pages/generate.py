@@ -1,0 +1,69 @@
+"""Generate: garments from seeds, a grid with captions, add to designs, download."""
+import numpy as np
+import streamlit as st
+
+from clothinggan import image_grid
+from clothinggan.errors import InvalidSeedError
+from clothinggan.latents import designs_from_seeds
+from clothinggan.seeds import parse_seeds
+from clothinggan.ui import resources, sidebar, state, widgets
+
+MAX_GRID = 64
+
+with widgets.guard():
+    G = sidebar.current_model()
+    store = state.current_store(G)
+    st.title("Generate")
+    st.caption("Every number (a *seed*) is one garment. Type seeds, pick how varied they should be, "
+               "and keep the ones you like.")
+
+    with st.form("generate_form", border=True):
+        c1, c2, c3 = st.columns([3, 3, 2])
+        seeds_text = c1.text_input("Seeds", value="0-7", key="seeds_text",
+                                   help="One number (42), a list (1, 5, 9), a range (0-15), or “random”.")
+        psi = c2.slider("Variety (truncation ψ)", 0.0, 1.2, 0.7, 0.05, key="psi",
+                        help="Low values give safe, average garments; high values give unusual ones.")
+        count = c3.number_input("How many for “random”", 1, MAX_GRID, 8, key="random_count")
+        cols = c3.slider("Images per row", 2, 8, 4, key="grid_cols")
+        submitted = st.form_submit_button("Generate", type="primary", icon=":material/auto_awesome:")
+
+    if submitted:
+        text = seeds_text.strip().lower()
+        try:
+            if text in ("random", "r", "?"):
+                seeds = [int(s) for s in np.random.default_rng().integers(0, 2**32 - 1, int(count))]
+            else:
+                seeds = parse_seeds(seeds_text, max_count=MAX_GRID)
+        except InvalidSeedError as exc:
+            st.session_state.pop("generated", None)
+            st.error(widgets.one_sentence(exc))
+            st.stop()
+        st.session_state["generated"] = designs_from_seeds(G, seeds, psi)
+
+    designs = st.session_state.get("generated")
+    if designs and all(d.model_id == G.fingerprint for d in designs):
+        pictures = resources.render_designs(G, designs)
+        top = st.columns([1, 1, 4])
+        if top[0].button("Add all to designs", key="add_all", icon=":material/library_add:", type="primary"):
+            added = store.merge(designs)
+            state.flash(f"Added {len(added)} design(s) to your designs." if added else "All of these are already in your designs.")
+            st.rerun()
+        grid_png = widgets.png_bytes(image_grid([widgets.upscale(p, 256) for p in pictures], cols=int(cols)))
+        top[1].download_button("Download grid", grid_png, file_name="garments.png", mime="image/png",
+                               key="dl_grid", icon=":material/download:")
+        n_cols = int(cols)
+        for start in range(0, len(designs), n_cols):
+            row = st.columns(n_cols)
+            for j, (d, pic) in enumerate(zip(designs[start:start + n_cols], pictures[start:start + n_cols])):
+                with row[j]:
+                    widgets.show_image(pic, f"seed {d.provenance['seed']} · ψ {d.provenance['psi']:g}")
+                    b1, b2 = st.columns(2)
+                    in_store = d.id in store
+                    if b1.button("Added" if in_store else "Add", key=f"add_{d.id}", disabled=in_store,
+                                 icon=":material/check:" if in_store else ":material/add:",
+                                 help="Add to your designs (rename it later in Library)."):
+                        widgets.add_to_store(store, d)
+                        st.rerun()
+                    widgets.download_png(pic, d.name, key=f"dl_{d.id}", label="PNG", where=b2, px=256)
+    else:
+        st.info("Press **Generate** to see garments.", icon=":material/auto_awesome:")

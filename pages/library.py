@@ -1,0 +1,100 @@
+"""Library: the session's designs (rename, reorder, delete, export/import) and the shared team library."""
+import streamlit as st
+
+from clothinggan.latents import LatentStore
+from clothinggan.ui import resources, sidebar, state, widgets
+
+IMPORTED_KEY = "imported_files"
+
+
+def rename(store, design_id: str, key: str) -> None:
+    new = st.session_state.get(key, "").strip()
+    if new and design_id in store and new != store.get(design_id).name:
+        st.session_state[key] = store.rename(design_id, new).name  # may gain a " (2)" suffix
+    elif design_id in store:
+        st.session_state[key] = store.get(design_id).name  # an empty name is refused: show the old one
+
+
+with widgets.guard():
+    G = sidebar.current_model()
+    store = state.current_store(G)
+    st.title("Library")
+    mine, team = st.tabs(["My designs (this session)", "Team library (saved)"])
+
+    with mine:
+        if not len(store):
+            widgets.empty_store("You have no designs in this session yet.")
+        else:
+            st.caption(f"{len(store)} design(s). Rename by editing the name; they are kept until you close the tab "
+                       "— save them to the team library or export them to keep them.")
+            ids = store.ids()
+            images = resources.render_designs(G, [store.get(i) for i in ids])
+            per_row = 4
+            for start in range(0, len(ids), per_row):
+                row = st.columns(per_row, gap="medium")
+                for j, design_id in enumerate(ids[start:start + per_row]):
+                    d = store.get(design_id)
+                    pos = start + j
+                    with row[j].container(border=True):
+                        widgets.show_image(images[pos], d.describe(), widgets.THUMB_PX)
+                        key = f"name_{design_id}"
+                        if key not in st.session_state:
+                            st.session_state[key] = d.name
+                        st.text_input("Name", key=key, on_change=rename, args=(store, design_id, key),
+                                      label_visibility="collapsed")
+                        b = st.columns(4)
+                        if b[0].button("", key=f"up_{design_id}", icon=":material/arrow_upward:", help="Move up",
+                                       disabled=pos == 0):
+                            store.move(design_id, pos - 1)
+                            st.rerun()
+                        if b[1].button("", key=f"down_{design_id}", icon=":material/arrow_downward:",
+                                       help="Move down", disabled=pos == len(ids) - 1):
+                            store.move(design_id, pos + 1)
+                            st.rerun()
+                        widgets.download_png(images[pos], d.name, key=f"png_{design_id}", label="",
+                                             where=b[2], px=256)
+                        if b[3].button("", key=f"del_{design_id}", icon=":material/delete:", help="Delete"):
+                            store.remove(design_id)
+                            st.session_state.pop(key, None)
+                            state.flash(f"Deleted “{d.name}”.", "info")
+                            st.rerun()
+
+        st.divider()
+        e1, e2 = st.columns(2, gap="large")
+        with e1:
+            st.markdown("**Export** your designs as a file you can import later or share.")
+            st.download_button("Export designs (.npz)", store.to_npz_bytes() if len(store) else b"",
+                               file_name="designs.npz", mime="application/octet-stream", key="export_npz",
+                               disabled=not len(store), icon=":material/download:")
+        with e2:
+            up = st.file_uploader("Import designs (.npz)", type=["npz"], key="import_npz")
+            done = st.session_state.setdefault(IMPORTED_KEY, set())
+            if up is not None and up.file_id not in done:
+                done.add(up.file_id)
+                imported = LatentStore.from_npz_bytes(up.getvalue(), expected_model_id=G.fingerprint)
+                added = store.merge(imported)
+                state.flash(f"Imported {len(added)} design(s) from {up.name}.")
+                st.rerun()
+
+    with team:
+        library = resources.design_library(resources.library_url())
+        author = st.text_input("Your name", key="author", placeholder="Shown next to what you save")
+        if st.button("Save all my designs to the team library", key="lib_save_all", type="primary",
+                     disabled=not len(store), icon=":material/cloud_upload:"):
+            library.save_many(list(store), author=author.strip() or None)
+            st.success(f"Saved {len(store)} design(s) to the team library.")
+        entries = library.list(G.fingerprint)
+        if not entries:
+            st.info("Nothing saved for this model yet.", icon=":material/inventory_2:")
+        for entry in entries:
+            c1, c2, c3, c4 = st.columns([4, 3, 1, 1], vertical_alignment="center")
+            c1.markdown(f"**{entry.name}**  \n{entry.describe()}")
+            c2.caption(f"by {entry.author or 'anonymous'}")
+            loaded = entry.id in store
+            if c3.button("In session" if loaded else "Load", key=f"lib_load_{entry.id}", disabled=loaded,
+                         icon=":material/download_done:" if loaded else ":material/add:"):
+                widgets.add_to_store(store, library.load(entry.id))
+                st.rerun()
+            if c4.button("", key=f"lib_del_{entry.id}", icon=":material/delete:", help="Delete from the team library"):
+                library.delete(entry.id)
+                st.rerun()
