@@ -74,9 +74,10 @@ class Encoder(nn.Module):
         super().__init__()
         self.config = config
         ch = config.channels
-        layers: list[nn.Module] = [conv_block(3, ch[0], 1)]
-        for c_in, c_out in zip((ch[0],) + ch[:-1], ch):
-            layers += [conv_block(c_in, c_out, 2), conv_block(c_out, c_out, 1)]
+        # A strided stem: full-resolution convolutions cost the most and a guess needs them least.
+        layers: list[nn.Module] = [conv_block(3, ch[0], 2)]
+        for i, (c_in, c_out) in enumerate(zip((ch[0],) + ch[:-1], ch)):
+            layers += [conv_block(c_in, c_out, 1 if i == 0 else 2), conv_block(c_out, c_out, 1)]
         self.features = nn.Sequential(*layers)
         self.squeeze = nn.Conv2d(ch[-1], ch[-1] // 2, 1)  # fewer head weights, spatial layout kept
         self.fc = nn.Linear(ch[-1] // 2 * config.final_size ** 2, config.hidden)

@@ -155,7 +155,7 @@ def load_train_photos(source: Path, resolution: int) -> torch.Tensor | None:
     try:
         from clothinggan.train.data import prepare_dataset
 
-        return torch.as_tensor(prepare_dataset(source, resolution=resolution).train)
+        return torch.as_tensor(prepare_dataset(source, resolution=resolution).train.images)
     except (ImportError, OSError, FileNotFoundError, ValueError) as exc:
         print(f"no real photos ({exc}); training on generated pairs only")
         return None
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     from clothinggan.loading import load_generator
 
     G = load_generator(args.model)
-    photos = None if args.no_real else load_train_photos(Path(args.data), 64)
+    photos = None if args.no_real else load_train_photos(Path(args.data), G.resolution)
     classifier = _resolve_classifier("auto", G.device)
     init = _warm_start(G, args.init) if args.init else None
     print(f"training the encoder of {G} for {args.minutes} min "
