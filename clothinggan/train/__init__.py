@@ -1,0 +1,1 @@
+"""Training: data preparation, StyleGAN2 training, augmentation, garment classifier and metrics."""
