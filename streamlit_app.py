@@ -1,6 +1,7 @@
 """ClothingGAN: the Streamlit app's entry point — page navigation, the shared sidebar, the model banner.
 
-Run with ``streamlit run streamlit_app.py``. Every page is a thin file in ``pages/``.
+Run with ``streamlit run streamlit_app.py``. Every page is a thin file in ``app_pages/`` (not ``pages/``: that name switches Streamlit to its older
+multipage mode, which fights ``st.navigation``).
 """
 import streamlit as st
 
@@ -9,18 +10,23 @@ from clothinggan.ui import sidebar, state, widgets
 st.set_page_config(page_title="ClothingGAN", page_icon=":material/checkroom:", layout="wide")
 
 page = st.navigation([
-    st.Page("pages/generate.py", title="Generate", icon=":material/auto_awesome:", default=True),
-    st.Page("pages/style_mix.py", title="Style mix", icon=":material/join_inner:"),
-    st.Page("pages/attribute_edit.py", title="Attribute edit", icon=":material/tune:"),
-    st.Page("pages/pca_explorer.py", title="PCA explorer", icon=":material/scatter_plot:"),
-    st.Page("pages/invert.py", title="Upload & edit", icon=":material/upload:"),
-    st.Page("pages/library.py", title="Library", icon=":material/collections:"),
+    st.Page("app_pages/generate.py", title="Generate", icon=":material/auto_awesome:", default=True),
+    st.Page("app_pages/style_mix.py", title="Style mix", icon=":material/join_inner:"),
+    st.Page("app_pages/attribute_edit.py", title="Attribute edit", icon=":material/tune:"),
+    st.Page("app_pages/pca_explorer.py", title="PCA explorer", icon=":material/scatter_plot:"),
+    st.Page("app_pages/invert.py", title="Upload & edit", icon=":material/upload:"),
+    st.Page("app_pages/library.py", title="Library", icon=":material/collections:"),
 ])
 
-G = sidebar.render()
+G, summary_slot = sidebar.render()
 if G is not None and not G.trained:
     st.warning("This is an untrained placeholder model: images are noise. Load a trained model in the "
                "sidebar (Change model) to design real garments.", icon=":material/warning:")
-state.show_flash()
+flash_slot = st.container()  # filled after the page: its buttons' callbacks may leave a message
 with widgets.guard():
     page.run()
+with flash_slot:
+    state.show_flash()
+if G is not None:
+    with summary_slot, widgets.guard():
+        sidebar.store_summary(G)

@@ -116,14 +116,14 @@ def store_summary(G: cg.Generator) -> None:
                    "switch back to see them.")
 
 
-def render() -> cg.Generator | None:
-    """Draw the sidebar; returns the session's model (None if even that could not be loaded)."""
+def render():
+    """Draw the model part of the sidebar; returns the session's model (None if it could not be loaded)
+    and the sidebar slot where ``store_summary`` goes once the page has run (so it counts its changes)."""
     with st.sidebar:
         with widgets.guard():
             G = current_model()
             model_summary(G)
             model_picker(G)
             st.divider()
-            store_summary(G)
-            return G
-    return None
+            return G, st.container()
+    return None, None

@@ -17,7 +17,7 @@ from clothinggan.latents import Design, LatentStore
 
 log = logging.getLogger("clothinggan.ui")
 
-GENERATE_PAGE = "pages/generate.py"
+GENERATE_PAGE = "app_pages/generate.py"
 THUMB_PX = 160   # on-screen size of a thumbnail
 CARD_PX = 224    # on-screen size of a grid image
 LARGE_PX = 320   # on-screen size of a preview
@@ -132,7 +132,11 @@ def design_or_seed(G, store: LatentStore, label: str, key: str, default_seed: in
 
 
 def add_to_store(store: LatentStore, design: Design) -> Design:
-    """Add a design and say so (with its final, possibly de-duplicated, name)."""
+    """Add a design and say so (with its final, possibly de-duplicated, name).
+
+    Pages use it as a button's ``on_click`` callback: callbacks run before the script, so the page
+    and the sidebar already show the new design in the same run.
+    """
     added = store.add(design)
     from clothinggan.ui.state import flash
 

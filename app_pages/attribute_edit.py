@@ -6,7 +6,7 @@ import streamlit as st
 from clothinggan.directions import edit_design, load_directions
 from clothinggan.ui import resources, sidebar, state, widgets
 
-PCA_PAGE = "pages/pca_explorer.py"
+PCA_PAGE = "app_pages/pca_explorer.py"
 
 
 def slider_key(design_id: str, name: str) -> str:

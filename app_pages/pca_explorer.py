@@ -103,6 +103,7 @@ with widgets.guard():
             widgets.show_image(resources.render(G, design.ws)[0],
                                f"Garment {picked}: PC {cx} {coords[picked, cx]:+.1f}σ, PC {cy} {coords[picked, cy]:+.1f}σ",
                                widgets.LARGE_PX)
-            if st.button("Add to designs", key="pca_add", type="primary", icon=":material/library_add:"):
-                widgets.add_to_store(store, design)
-                st.rerun()
+            in_store = design.id in store
+            st.button("Added to designs" if in_store else "Add to designs", key="pca_add", type="primary",
+                      icon=":material/library_add:", disabled=in_store,
+                      on_click=widgets.add_to_store, args=(store, design))

@@ -84,7 +84,6 @@ with widgets.guard():
             widgets.show_image(framed, "Your photo", widgets.THUMB_PX, where=a)
             widgets.show_image(pic, f"The model's version ({how})", widgets.THUMB_PX, where=b)
             in_store = design.id in store
-            if st.button("Added to designs" if in_store else "Add to designs", key="invert_add",
-                         disabled=in_store, type="primary", icon=":material/library_add:"):
-                widgets.add_to_store(store, design)
-                st.rerun()
+            st.button("Added to designs" if in_store else "Add to designs", key="invert_add",
+                      disabled=in_store, type="primary", icon=":material/library_add:",
+                      on_click=widgets.add_to_store, args=(store, design))

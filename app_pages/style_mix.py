@@ -60,9 +60,8 @@ with widgets.guard():
             result = mix_designs(a, b, structure, style)
         widgets.show_image(resources.render(G, result.ws)[0], result.describe(), widgets.CARD_PX)
         c1, c2 = st.columns(2)
-        if c1.button("Add to designs", key="mix_add", type="primary", icon=":material/library_add:"):
-            widgets.add_to_store(store, result)
-            st.rerun()
+        c1.button("Add to designs", key="mix_add", type="primary", icon=":material/library_add:",
+                  on_click=widgets.add_to_store, args=(store, result))
         widgets.download_png(resources.render(G, result.ws)[0], "mix", key="mix_dl", where=c2, px=256)
 
     st.divider()

@@ -44,10 +44,13 @@ with widgets.guard():
     if designs and all(d.model_id == G.fingerprint for d in designs):
         pictures = resources.render_designs(G, designs)
         top = st.columns([1, 1, 4])
-        if top[0].button("Add all to designs", key="add_all", icon=":material/library_add:", type="primary"):
+        def add_all() -> None:
             added = store.merge(designs)
-            state.flash(f"Added {len(added)} design(s) to your designs." if added else "All of these are already in your designs.")
-            st.rerun()
+            state.flash(f"Added {len(added)} design(s) to your designs." if added
+                        else "All of these are already in your designs.")
+
+        top[0].button("Add all to designs", key="add_all", icon=":material/library_add:", type="primary",
+                      on_click=add_all)
         grid_png = widgets.png_bytes(image_grid([widgets.upscale(p, 256) for p in pictures], cols=int(cols)))
         top[1].download_button("Download grid", grid_png, file_name="garments.png", mime="image/png",
                                key="dl_grid", icon=":material/download:")
@@ -59,11 +62,10 @@ with widgets.guard():
                     widgets.show_image(pic, f"seed {d.provenance['seed']} · ψ {d.provenance['psi']:g}")
                     b1, b2 = st.columns(2)
                     in_store = d.id in store
-                    if b1.button("Added" if in_store else "Add", key=f"add_{d.id}", disabled=in_store,
-                                 icon=":material/check:" if in_store else ":material/add:",
-                                 help="Add to your designs (rename it later in Library)."):
-                        widgets.add_to_store(store, d)
-                        st.rerun()
+                    b1.button("Added" if in_store else "Add", key=f"add_{d.id}", disabled=in_store,
+                              icon=":material/check:" if in_store else ":material/add:",
+                              help="Add to your designs (rename it later in Library).",
+                              on_click=widgets.add_to_store, args=(store, d))
                     widgets.download_png(pic, d.name, key=f"dl_{d.id}", label="PNG", where=b2, px=256)
     else:
         st.info("Press **Generate** to see garments.", icon=":material/auto_awesome:")

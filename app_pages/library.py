@@ -15,6 +15,18 @@ def rename(store, design_id: str, key: str) -> None:
         st.session_state[key] = store.get(design_id).name  # an empty name is refused: show the old one
 
 
+def move(store, design_id: str, index: int) -> None:
+    if design_id in store:
+        store.move(design_id, index)
+
+
+def delete(store, design_id: str, key: str) -> None:
+    if design_id in store:
+        name = store.remove(design_id).name
+        st.session_state.pop(key, None)
+        state.flash(f"Deleted “{name}”.", "info")
+
+
 with widgets.guard():
     G = sidebar.current_model()
     store = state.current_store(G)
@@ -43,21 +55,15 @@ with widgets.guard():
                         st.text_input("Name", key=key, on_change=rename, args=(store, design_id, key),
                                       label_visibility="collapsed")
                         b = st.columns(4)
-                        if b[0].button("", key=f"up_{design_id}", icon=":material/arrow_upward:", help="Move up",
-                                       disabled=pos == 0):
-                            store.move(design_id, pos - 1)
-                            st.rerun()
-                        if b[1].button("", key=f"down_{design_id}", icon=":material/arrow_downward:",
-                                       help="Move down", disabled=pos == len(ids) - 1):
-                            store.move(design_id, pos + 1)
-                            st.rerun()
+                        b[0].button("", key=f"up_{design_id}", icon=":material/arrow_upward:", help="Move up",
+                                    disabled=pos == 0, on_click=move, args=(store, design_id, pos - 1))
+                        b[1].button("", key=f"down_{design_id}", icon=":material/arrow_downward:",
+                                    help="Move down", disabled=pos == len(ids) - 1,
+                                    on_click=move, args=(store, design_id, pos + 1))
                         widgets.download_png(images[pos], d.name, key=f"png_{design_id}", label="",
                                              where=b[2], px=256)
-                        if b[3].button("", key=f"del_{design_id}", icon=":material/delete:", help="Delete"):
-                            store.remove(design_id)
-                            st.session_state.pop(key, None)
-                            state.flash(f"Deleted “{d.name}”.", "info")
-                            st.rerun()
+                        b[3].button("", key=f"del_{design_id}", icon=":material/delete:", help="Delete",
+                                    on_click=delete, args=(store, design_id, key))
 
         st.divider()
         e1, e2 = st.columns(2, gap="large")
@@ -94,7 +100,7 @@ with widgets.guard():
             if c3.button("In session" if loaded else "Load", key=f"lib_load_{entry.id}", disabled=loaded,
                          icon=":material/download_done:" if loaded else ":material/add:"):
                 widgets.add_to_store(store, library.load(entry.id))
-                st.rerun()
+                st.rerun()  # redraw the session tab above, which ran before this click was handled
             if c4.button("", key=f"lib_del_{entry.id}", icon=":material/delete:", help="Delete from the team library"):
                 library.delete(entry.id)
                 st.rerun()

@@ -1,0 +1,197 @@
+"""AppTest runs of the Streamlit app on a tiny random 16-px model: the main flow and bad inputs.
+
+The model comes from ``CLOTHINGGAN_DEFAULT_MODEL``; caches, directions and the design library go
+to a temporary folder, so these tests never touch a user's files.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+import clothinggan as cg
+from clothinggan.networks import GeneratorConfig, StyleGAN2
+
+st_testing = pytest.importorskip("streamlit.testing.v1")
+AppTest = st_testing.AppTest
+
+APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+TIMEOUT = 60
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    cfg = GeneratorConfig(resolution=16, z_dim=32, w_dim=32, mapping_layers=2, channels={4: 32, 8: 32, 16: 16})
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    cg.save_generator(cg.Generator(StyleGAN2(cfg), name="tiny"), path)
+    return path
+
+
+@pytest.fixture()
+def app(tiny_model, tmp_path, monkeypatch) -> AppTest:
+    monkeypatch.setenv("CLOTHINGGAN_DEFAULT_MODEL", str(tiny_model))
+    monkeypatch.setenv("CLOTHINGGAN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("CLOTHINGGAN_PCA_SAMPLES", "2000")
+    monkeypatch.setenv("CLOTHINGGAN_LIBRARY_URL", f"sqlite:///{tmp_path / 'library.sqlite'}")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def store_of(at: AppTest):
+    stores = at.session_state["stores"]
+    assert len(stores) == 1
+    return next(iter(stores.values()))
+
+
+def ok(at: AppTest) -> None:
+    """No exception, no error box on the page."""
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def generate(at: AppTest, seeds: str) -> AppTest:
+    at.text_input(key="seeds_text").set_value(seeds)
+    at.button(key="FormSubmitter:generate_form-Generate").click()
+    return at.run()
+
+
+def test_full_flow(app: AppTest) -> None:
+    at = app
+    # Generate: four images with captions, then add them all.
+    generate(at, "0-3")
+    ok(at)
+    assert len(at.image) >= 4
+    at.button(key="add_all").click().run()
+    ok(at)
+    store = store_of(at)
+    assert [d.name for d in store] == ["seed 0", "seed 1", "seed 2", "seed 3"]
+    assert any("Added 4" in s.value for s in at.success)
+
+    # Style mix: A and B from the store; the result goes to the store with its provenance.
+    at.switch_page("app_pages/style_mix.py").run()
+    ok(at)
+    assert len(at.image) >= 4  # A, B, result, mixing grid
+    at.slider(key="mix_structure").set_value(0.0)
+    at.slider(key="mix_style").set_value(1.0)
+    at.button(key="mix_add").click().run()
+    ok(at)
+    mixed = list(store_of(at))[-1]
+    assert len(store_of(at)) == 5 and mixed.provenance["kind"] == "mix"
+    assert mixed.provenance["a_name"] == "seed 0" and mixed.provenance["b_name"] == "seed 1"
+
+    # PCA explorer: compute components, walk one, name it, pick a scatter point and add it.
+    at.switch_page("app_pages/pca_explorer.py").run()
+    ok(at)
+    at.button(key="pca_compute").click().run()
+    ok(at)
+    assert len(at.image) >= 7  # the component strip
+    at.text_input(key="pca_dir_name").set_value("Sleeves")
+    at.button(key="FormSubmitter:name_component-Save direction").click().run()
+    ok(at)
+    assert any("Sleeves" in s.value for s in at.success)
+    at.session_state["pca_picked"] = 5  # AppTest cannot click plotly points; the page reads this key
+    at.run()
+    ok(at)
+    at.button(key="pca_add").click().run()
+    ok(at)
+    assert list(store_of(at))[-1].provenance["kind"] == "pca sample"
+    assert len(store_of(at)) == 6
+
+    # Attribute edit: the new direction is a slider; an edit saved as a new design.
+    at.switch_page("app_pages/attribute_edit.py").run()
+    ok(at)
+    design = at.selectbox(key="edit_design").value
+    slider = [s for s in at.slider if s.label == "Sleeves"]
+    assert slider, [s.label for s in at.slider]
+    slider[0].set_value(2.0).run()
+    ok(at)
+    assert len(at.image) >= 2  # before and after
+    at.text_input(key="edit_name").set_value("long sleeves")
+    at.button(key="edit_save").click().run()
+    ok(at)
+    edited = list(store_of(at))[-1]
+    assert edited.name == "long sleeves" and edited.provenance["kind"] == "edit"
+    assert edited.provenance["source"] == design
+    assert edited.provenance["edits"][0]["name"] == "Sleeves"
+
+    # Library: rename, reorder, save to the team library, clear the session, load back.
+    at.switch_page("app_pages/library.py").run()
+    ok(at)
+    assert len(at.image) >= 7
+    first = store_of(at).ids()[0]
+    at.text_input(key=f"name_{first}").set_value("my favourite").run()
+    assert store_of(at).get(first).name == "my favourite"
+    at.button(key=f"down_{first}").click().run()
+    assert store_of(at).index(first) == 1
+    at.text_input(key="author").set_value("Ada")
+    at.button(key="lib_save_all").click().run()
+    ok(at)
+    n = len(store_of(at))
+    saved_ids = store_of(at).ids()
+    store_of(at).clear()
+    at.run()
+    ok(at)
+    for design_id in saved_ids[:2]:
+        at.button(key=f"lib_load_{design_id}").click().run()
+        ok(at)
+    assert store_of(at).ids() == saved_ids[:2]
+    assert n == 7
+
+
+def test_bad_seed_shows_one_error(app: AppTest) -> None:
+    generate(app, "5-oops")
+    assert not app.exception
+    assert len(app.error) == 1 and "oops" in app.error[0].value
+    assert not app.image
+    generate(app, str(2**32))
+    assert len(app.error) == 1 and "out of range" in app.error[0].value
+
+
+def test_empty_store_shows_empty_state(app: AppTest) -> None:
+    for page in ("app_pages/attribute_edit.py", "app_pages/library.py"):
+        app.switch_page(page).run()
+        ok(app)
+        assert any("no designs" in i.value.lower() for i in app.info), page
+
+
+def test_bad_upload_is_refused_and_store_untouched(app: AppTest) -> None:
+    generate(app, "0")
+    app.button(key="add_all").click().run()
+    app.switch_page("app_pages/invert.py").run()
+    ok(app)
+    before = store_of(app).ids()
+    app.file_uploader(key="invert_upload").set_value(("garment.png", b"this is not a picture", "image/png")).run()
+    assert not app.exception
+    assert len(app.error) == 1
+    assert store_of(app).ids() == before
+
+
+def test_upload_fast_guess_adds_to_store(app: AppTest) -> None:
+    app.switch_page("app_pages/invert.py").run()
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 60), (200, 30, 30)).save(buf, format="PNG")
+    app.file_uploader(key="invert_upload").set_value(("dress.png", buf.getvalue(), "image/png")).run()
+    ok(app)
+    app.button(key="invert_fast").click().run()
+    ok(app)
+    app.button(key="invert_add").click().run()
+    ok(app)
+    assert [d.provenance["kind"] for d in store_of(app)] == ["inverted"]
+
+
+def test_refused_model_keeps_current(app: AppTest, tmp_path) -> None:
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(b"not a model")
+    spec = app.session_state["model_spec"]
+    app.radio(key="model_source").set_value("File path").run()
+    app.text_input(key="model_path").set_value(str(bad)).run()
+    app.button(key="model_path_load").click().run()
+    assert not app.exception
+    assert any("current one stays" in e.value for e in app.sidebar.error)
+    assert app.session_state["model_spec"] == spec
