@@ -62,6 +62,8 @@ def expect_refusal(path: Path, *words: str) -> CheckpointError:
     for word in words:
         assert word in message
     assert not PWNED.exists()
+    cache = Path(os.environ["CLOTHINGGAN_CACHE"])
+    assert not list(cache.rglob("*.part"))  # no half-written conversion left behind
     return info.value
 
 
@@ -370,6 +372,14 @@ def test_conditional_models_depend_on_c(tmp_path: Path, monkeypatch: pytest.Monk
     a = G.seeds_to_ws([1], c=torch.eye(5)[[0]])
     b = G.seeds_to_ws([1], c=torch.eye(5)[[1]])
     assert not torch.allclose(a, b)
+
+
+def test_non_skip_architectures_are_refused(tmp_path: Path) -> None:
+    net = random_net(GeneratorConfig(**TINY))
+    torch.save(net.state_dict(), tmp_path / "m-state_dict.pt")
+    kwargs = {"synthesis_kwargs": {"architecture": "resnet"}}
+    (tmp_path / "m-init_kwargs.json").write_text(json.dumps({"init_kwargs": kwargs}))
+    expect_refusal(tmp_path / "m-state_dict.pt", "resnet")
 
 
 def test_state_dict_without_json_infers_config_from_shapes(tmp_path: Path) -> None:

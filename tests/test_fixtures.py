@@ -6,6 +6,7 @@ the key mapping, per-layer w order, truncation centre and noise handling for bot
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ NV_FILES = ["nvlabs-s16-sanitized.pkl", "nvlabs-s16-G_ema-state_dict.pt"]
 
 
 @pytest.fixture(autouse=True, scope="module")
-def private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Converted pickles go to a temporary cache, not the user's."""
     mp = pytest.MonkeyPatch()
     mp.setenv("CLOTHINGGAN_CACHE", str(tmp_path_factory.mktemp("cache")))

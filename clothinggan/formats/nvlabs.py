@@ -45,6 +45,9 @@ def config_from_state(state: dict[str, torch.Tensor], init_kwargs: dict[str, Any
     kwargs = dict(init_kwargs or {})
     mapping_kwargs = dict(kwargs.get("mapping_kwargs") or {})
     synthesis_kwargs = dict(kwargs.get("synthesis_kwargs") or {})
+    architecture = synthesis_kwargs.get("architecture", "skip")
+    if architecture != "skip":  # 'orig' and 'resnet' wire blocks differently from networks.py
+        raise ValueError(f"its synthesis architecture is {architecture!r}; only 'skip' (the default) is supported")
     try:
         blocks = _numbered(state, r"synthesis\.b(\d+)\.torgb\.weight")
         fcs = _numbered(state, r"mapping\.fc(\d+)\.weight")
