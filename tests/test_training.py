@@ -162,3 +162,19 @@ def test_cli_trains_resumes_and_exports(tmp_path: Path, monkeypatch: pytest.Monk
     assert train_main(["export", "--run", str(run), "--out", str(out)]) == 0
     G = cg.load_generator(out)
     assert G.trained and G.meta["kimg"] == 0.016 and "data" in G.meta and G.meta["data"]
+    facts = json.loads(out.with_suffix(".json").read_text())
+    assert facts["kimg"] == 0.016 and facts["cpu_ms_per_image"]["batch1"] > 0 and facts["last_log"]["step"] == 4
+
+
+def test_stop_request_ends_with_a_final_record_and_checkpoint(tmp_path: Path) -> None:
+    calls = {"n": 0}
+
+    def stop() -> bool:  # what SIGTERM sets in the CLI: stop after the third step
+        calls["n"] += 1
+        return calls["n"] > 3
+
+    trainer = train(Trainer(get_config("tiny")), random_reals(), tmp_path, kimg=10, progress=False,
+                    should_stop=stop)
+    assert trainer.step == 3
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert records[-1]["step"] == 3 and read_checkpoint(tmp_path / "checkpoint.pt")["step"] == 3

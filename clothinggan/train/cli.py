@@ -7,7 +7,10 @@ Multi-GPU: ``torchrun --nproc_per_node N -m clothinggan.train.cli --config gpu64
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
+import math
+import signal
 import sys
 import time
 from pathlib import Path
@@ -31,6 +34,16 @@ def load_reals(source: str, resolution: int, holdout_fraction: float) -> tuple[t
     return train, holdout, desc
 
 
+def until_timestamp(hhmm: str) -> float:
+    """time.time() of the next occurrence of HH:MM UTC."""
+    hour, minute = (int(x) for x in hhmm.split(":"))
+    now = dt.datetime.now(dt.timezone.utc)
+    at = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if at <= now:
+        at += dt.timedelta(days=1)
+    return at.timestamp()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="clothinggan train", description=__doc__.splitlines()[0])
     p.add_argument("--data", help="data set folder (images.zip + styles.csv)")
@@ -51,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-every", type=float, default=0.0, help="kimg between FD evaluations (0: off)")
     p.add_argument("--metrics-n", type=int, default=1000, help="generated images per evaluation")
     p.add_argument("--minutes", type=float, help="also stop after this many wall-clock minutes")
+    p.add_argument("--until", help="also stop at this UTC time of day, HH:MM (e.g. a deadline)")
     return p
 
 
@@ -59,6 +73,7 @@ def build_export_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True, help="run folder holding checkpoint.pt")
     p.add_argument("--out", required=True, help="the .safetensors file to write")
     p.add_argument("--max-mb", type=float, default=20.0, help="store fp16 if fp32 would be larger")
+    p.add_argument("--no-facts", action="store_true", help="skip <out>.json (meta, metrics, CPU speed)")
     return p
 
 
@@ -71,7 +86,46 @@ def export_main(argv: Sequence[str]) -> int:
     info = json.loads(info_path.read_text()) if info_path.is_file() else {}
     path, meta = export_generator(run / "checkpoint.pt", args.out, data=info.get("data", ""), max_mb=args.max_mb)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): {json.dumps(meta)}")
+    if not args.no_facts:
+        facts = write_facts(path, run, meta)
+        print(f"wrote {path.with_suffix('.json')}: {facts['cpu_ms_per_image']}")
     return 0
+
+
+def cpu_ms_per_image(path: Path, batch: int = 16, repeats: int = 5) -> dict[str, float]:
+    """Best-of-``repeats`` CPU synthesis time of the exported file (best: least disturbed by other load)."""
+    import clothinggan as cg
+
+    G = cg.load_generator(path, device="cpu", max_batch=batch)
+    ws = G.seeds_to_ws(list(range(batch)))
+    G.synthesis(ws[:1])  # warm-up: oneDNN picks its kernels on the first call
+    best_batch = best_one = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        G.synthesis(ws)
+        best_batch = min(best_batch, (time.perf_counter() - t0) / batch)
+        t0 = time.perf_counter()
+        G.synthesis(ws[:1])
+        best_one = min(best_one, time.perf_counter() - t0)
+    return {f"batch{batch}": round(best_batch * 1000, 2), "batch1": round(best_one * 1000, 2),
+            "threads": float(torch.get_num_threads())}
+
+
+def write_facts(model: Path, run: Path, meta: dict) -> dict:
+    """``<model>.json``: the export meta, training config, last log and metrics records, CPU speed."""
+    from clothinggan.train.loop import read_checkpoint
+
+    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()] \
+        if (run / "log.jsonl").is_file() else []
+    with_fd = [r for r in records if "fd" in r]
+    facts = {"file": model.name, "bytes": model.stat().st_size, **meta,
+             "train_config_json": json.loads(read_checkpoint(run / "checkpoint.pt")["config"]),
+             "last_log": records[-1] if records else None, "last_metrics": with_fd[-1] if with_fd else None,
+             "metrics_history": [{k: r[k] for k in ("kimg", "wall_minutes", "fd", "fd_baseline", "precision", "recall")
+                                  if k in r} for r in with_fd],
+             "cpu_ms_per_image": cpu_ms_per_image(model)}
+    model.with_suffix(".json").write_text(json.dumps(facts, indent=1) + "\n")
+    return facts
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -116,9 +170,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                   "threads": torch.get_num_threads()}, indent=1))
         print(f"{desc}; loaded in {time.time() - t0:.0f} s; device {device}, world size {trainer.world}", flush=True)
     stop_at = time.time() + args.minutes * 60 if args.minutes else None
+    if args.until:
+        stop_at = min(stop_at or math.inf, until_timestamp(args.until))
+    # SIGTERM / SIGINT end the run after the current step with a final grid, log and checkpoint.
+    stop_requested = {"flag": False}
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop_requested["flag"] = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
     train(trainer, reals, run, args.kimg, holdout=holdout, sample_every_kimg=args.sample_every,
           checkpoint_minutes=args.checkpoint_minutes, metrics_every_kimg=args.metrics_every,
-          metrics_n=args.metrics_n, stop_at=stop_at)
+          metrics_n=args.metrics_n, stop_at=stop_at, should_stop=lambda: stop_requested["flag"])
     if dist_util.is_distributed():
         torch.distributed.destroy_process_group()
     return 0

@@ -81,3 +81,10 @@ def sum_tensor(t: torch.Tensor) -> torch.Tensor:
         dist.all_reduce(t)
         t = t.cpu()
     return t
+
+
+def agree(flag: bool) -> bool:
+    """True on every rank if it is True on any (so all ranks stop at the same step)."""
+    if world_size() == 1:
+        return flag
+    return bool(sum_tensor(torch.tensor([1.0 if flag else 0.0])) > 0)

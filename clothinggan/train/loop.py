@@ -329,11 +329,12 @@ def evaluate(trainer: Trainer, holdout: torch.Tensor | None, n: int) -> dict[str
 def train(trainer: Trainer, reals: torch.Tensor, run_dir: str | Path, kimg: float,
           holdout: torch.Tensor | None = None, sample_every_kimg: float = 2.0, checkpoint_minutes: float = 5.0,
           metrics_every_kimg: float = 0.0, metrics_n: int = 1000, progress: bool = True,
-          stop_at: float | None = None) -> Trainer:
-    """Train until ``kimg`` thousand images (or wall-clock ``stop_at``, a time.time() value).
+          stop_at: float | None = None, should_stop: Callable[[], bool] | None = None) -> Trainer:
+    """Train until ``kimg`` thousand images, wall-clock ``stop_at`` (a time.time() value) or ``should_stop()``.
 
     reals: uint8 (N, C, R, R) training images (on any device; batches are moved as needed).
-    Writes run_dir/checkpoint.pt, samples/kimg*.png, log.jsonl (rank 0 only).
+    Writes run_dir/checkpoint.pt, samples/kimg*.png, log.jsonl (rank 0 only). However it stops,
+    the last stretch gets its log record, sample grid (and metrics, if enabled) and a checkpoint.
     """
     from tqdm import tqdm
 
@@ -352,7 +353,13 @@ def train(trainer: Trainer, reals: torch.Tensor, run_dir: str | Path, kimg: floa
     tick_start, tick_nimg, sums, count = time.time(), trainer.nimg, {}, 0
     if is_main and trainer.nimg == 0:
         trainer.sample_grid(run / "samples" / "kimg0000.000.png")
-    while trainer.nimg < target and (stop_at is None or time.time() < stop_at):
+
+    def stopping() -> bool:
+        local = (stop_at is not None and time.time() >= stop_at) or (should_stop is not None and should_stop())
+        return dist_util.agree(local)  # every rank must leave the loop at the same step
+
+    done = trainer.nimg >= target or stopping()
+    while not done:
         t0 = time.time()
         stats = trainer.train_step(reals)
         trainer.train_seconds += time.time() - t0
@@ -365,7 +372,7 @@ def train(trainer: Trainer, reals: torch.Tensor, run_dir: str | Path, kimg: floa
         sec_per_kimg = (time.time() - tick_start) / max(trainer.nimg - tick_nimg, 1) * 1000
         bar.set_postfix_str(f"kimg {trainer.kimg:.1f} G {stats['loss_G']:.2f} D {stats['loss_D']:.2f} "
                             f"p {trainer.ada.p:.2f} {sec_per_kimg:.0f}s/kimg", refresh=False)
-        done = trainer.nimg >= target
+        done = trainer.nimg >= target or stopping()
         if trainer.kimg >= next_sample or done:
             record = {"kimg": round(trainer.kimg, 3), "step": trainer.step,
                       "wall_minutes": round(trainer.train_seconds / 60, 2), "sec_per_kimg": round(sec_per_kimg, 1),
@@ -374,16 +381,14 @@ def train(trainer: Trainer, reals: torch.Tensor, run_dir: str | Path, kimg: floa
                 t_eval = time.time()
                 record.update(evaluate(trainer, holdout, metrics_n))
                 record["eval_seconds"] = round(time.time() - t_eval, 1)
-                next_metric += metrics_every_kimg
+                next_metric = (math.floor(trainer.kimg / metrics_every_kimg) + 1) * metrics_every_kimg
             if is_main:
                 trainer.sample_grid(run / "samples" / f"kimg{trainer.kimg:08.3f}.png")
                 _log_jsonl(log_path, record)
-            next_sample += sample_every_kimg
+            next_sample = (math.floor(trainer.kimg / sample_every_kimg) + 1) * sample_every_kimg
             tick_start, tick_nimg, sums, count = time.time(), trainer.nimg, {}, 0
         if is_main and (time.time() - last_ckpt > checkpoint_minutes * 60 or done):
             trainer.save_checkpoint(run / "checkpoint.pt")
             last_ckpt = time.time()
-    if is_main:
-        trainer.save_checkpoint(run / "checkpoint.pt")
     bar.close()
     return trainer
