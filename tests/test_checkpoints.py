@@ -19,6 +19,8 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 import clothinggan as cg
@@ -411,3 +413,33 @@ def test_rosinality_without_latent_avg_computes_it(tmp_path: Path) -> None:
     with torch.no_grad():
         expected = net.mapping(torch.from_numpy(z)).mean(0)
     assert torch.allclose(G.w_avg, expected, atol=1e-5)
+
+
+# -- property: any small config survives the tensor-only formats --------------------------------------
+@st.composite
+def small_configs(draw: st.DrawFn) -> GeneratorConfig:
+    resolution = draw(st.sampled_from([4, 8, 16]))
+    w_dim = draw(st.integers(2, 12))
+    layers = draw(st.integers(1, 3))
+    res_list = [2**i for i in range(2, resolution.bit_length())]
+    return GeneratorConfig(resolution=resolution, z_dim=draw(st.integers(1, 12)), w_dim=w_dim,
+                           mapping_layers=layers,
+                           mapping_features=draw(st.none() | st.integers(2, 12)) if layers > 1 else None,
+                           channels={r: draw(st.integers(1, 6)) for r in res_list},
+                           img_channels=draw(st.sampled_from([1, 3, 4])))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cfg=small_configs(), fmt=st.sampled_from(["rosinality", "nvlabs-state-dict"]))
+def test_configs_are_inferred_from_shapes(tmp_path: Path, cfg: GeneratorConfig, fmt: str) -> None:
+    if cfg.mapping_features == cfg.w_dim:
+        cfg.mapping_features = None  # the same model; shapes cannot tell the two spellings apart
+    net = random_net(cfg)
+    path = tmp_path / f"{fmt}.pt"
+    if fmt == "rosinality":
+        write_rosinality(net.state_dict(), cfg, path)
+    else:
+        torch.save(net.state_dict(), path)
+    config, state, _ = read_checkpoint(path)
+    assert config == cfg
+    assert all(torch.equal(state[k], v) for k, v in net.state_dict().items())
