@@ -17,10 +17,13 @@ from clothinggan.networks import GeneratorConfig, StyleGAN2
 
 FORMAT_VERSION = 1
 MAX_CHECKPOINT_BYTES = 2 * 1024**3  # refuse anything larger than any StyleGAN2 generator needs
+# torch.save before torch 1.6 (and with _use_new_zipfile_serialization=False) starts with this
+# pickled magic number; older rosinality/GANSpace checkpoints are in that form.
+TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
 
 
 def detect_format(path: Path) -> str:
-    """Guess the file format from its first bytes: 'safetensors', 'torch-zip', 'pickle' or raise."""
+    """Guess the file format from its first bytes: 'safetensors', 'torch-zip', 'torch-legacy', 'pickle' or raise."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(16)
@@ -30,6 +33,8 @@ def detect_format(path: Path) -> str:
         raise CheckpointError(path, "is empty or truncated")
     if head[:4] == b"PK\x03\x04":
         return "torch-zip"
+    if head.startswith(TORCH_LEGACY_MAGIC):
+        return "torch-legacy"
     if head[0] == 0x80 and head[1] in range(2, 6):
         return "pickle"
     header_len = int.from_bytes(head[:8], "little")
@@ -114,7 +119,7 @@ def read_checkpoint(path: str | Path) -> tuple[GeneratorConfig, dict[str, torch.
     fmt = detect_format(path)
     if fmt == "safetensors":
         config, state, meta = read_safetensors(path)
-    elif fmt == "torch-zip":
+    elif fmt in ("torch-zip", "torch-legacy"):
         config, state, meta = read_torch_zip(path)
     else:
         from clothinggan.formats.nvlabs import read_nvlabs_pickle

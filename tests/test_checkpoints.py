@@ -194,6 +194,13 @@ def test_pickles_with_other_globals_are_refused(tmp_path: Path, func: Callable[.
     assert not marker.exists()
 
 
+def test_tensorflow_pickles_get_a_hint(tmp_path: Path) -> None:
+    path = tmp_path / "tf.pkl"
+    # GLOBAL 'dnnlib.tflib.network Network', EMPTY_TUPLE, REDUCE, STOP: never run, only named.
+    path.write_bytes(b"\x80\x02cdnnlib.tflib.network\nNetwork\n)R.")
+    expect_refusal(path, "dnnlib.tflib.network.Network", "legacy.py")
+
+
 def test_module_src_is_never_executed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     marker = tmp_path / "executed"
     src = f"open({str(marker)!r}, 'w').close()\nraise RuntimeError('module_src must not run')\n"
@@ -366,6 +373,19 @@ def test_other_configs_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     expected = net(z, c, psi=0.7)
     got = G.synthesis(G.seeds_to_ws([1, 2], psi=0.7, c=c))
     assert torch.allclose(got, expected, atol=1e-5, rtol=0)
+
+
+def test_legacy_torch_save_rosinality_checkpoint(tmp_path: Path) -> None:
+    """Checkpoints saved by torch < 1.6 are not zip files; they load the same way."""
+    net = random_net(GeneratorConfig(**TINY))
+    ckpt = torch.load(write_rosinality(net.state_dict(), net.config, tmp_path / "r.pt"), weights_only=True)
+    legacy = tmp_path / "legacy.pt"
+    torch.save(ckpt, legacy, _use_new_zipfile_serialization=False)
+    G = cg.load_generator(legacy, device="cpu")
+    assert all(torch.equal(G.net.state_dict()[k], v) for k, v in net.state_dict().items())
+    cut = tmp_path / "legacy-cut.pt"
+    cut.write_bytes(legacy.read_bytes()[: legacy.stat().st_size // 2])
+    expect_refusal(cut)
 
 
 def test_conditional_models_depend_on_c(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

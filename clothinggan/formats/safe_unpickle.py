@@ -94,6 +94,14 @@ ALLOWED_GLOBALS: dict[tuple[str, str], Callable[..., Any]] = {
 }
 
 
+def refusal(module: str, name: str) -> UnsafePickleError:
+    """The error for a global outside the allow-list, with a hint for known foreign pickles."""
+    message = f"it references the disallowed global {module}.{name}"
+    if module.startswith("dnnlib.tflib"):
+        message += " (a TensorFlow StyleGAN pickle: convert it with NVlabs' stylegan2-ada-pytorch legacy.py first)"
+    return UnsafePickleError(message)
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     """An unpickler whose only reachable globals are the stand-ins above."""
 
@@ -101,7 +109,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         try:
             return ALLOWED_GLOBALS[(module, name)]
         except KeyError:
-            raise UnsafePickleError(f"it references the disallowed global {module}.{name}") from None
+            raise refusal(module, name) from None
 
     def persistent_load(self, pid: Any) -> Any:
         raise UnsafePickleError("it uses persistent ids, which network snapshots do not")
@@ -130,7 +138,7 @@ def prescan(data: bytes) -> None:
                 if protocol < 3:
                     module, name = python3_name(module, name)
                 if (module, name) not in ALLOWED_GLOBALS:
-                    raise UnsafePickleError(f"it references the disallowed global {module}.{name}")
+                    raise refusal(module, name)
     except UnsafePickleError:
         raise
     except Exception as exc:  # genops raises ValueError and friends on malformed streams
