@@ -1,7 +1,7 @@
 """ClothingGAN: the Streamlit app's entry point — page navigation, the shared sidebar, the model banner.
 
-Run with ``streamlit run streamlit_app.py``. Every page is a thin file in ``app_pages/`` (not ``pages/``: that name switches Streamlit to its older
-multipage mode, which fights ``st.navigation``).
+Run with ``streamlit run streamlit_app.py``. Every page is a thin file in ``app_pages/`` (not ``pages/``:
+that folder name switches Streamlit to its older multipage mode, which fights ``st.navigation``).
 """
 import streamlit as st
 
@@ -11,11 +11,11 @@ st.set_page_config(page_title="ClothingGAN", page_icon=":material/checkroom:", l
 
 page = st.navigation([
     st.Page("app_pages/generate.py", title="Generate", icon=":material/auto_awesome:", default=True),
-    st.Page("app_pages/style_mix.py", title="Style mix", icon=":material/join_inner:"),
-    st.Page("app_pages/attribute_edit.py", title="Attribute edit", icon=":material/tune:"),
-    st.Page("app_pages/pca_explorer.py", title="PCA explorer", icon=":material/scatter_plot:"),
-    st.Page("app_pages/invert.py", title="Upload & edit", icon=":material/upload:"),
-    st.Page("app_pages/library.py", title="Library", icon=":material/collections:"),
+    st.Page("app_pages/style_mix.py", url_path="style-mix", title="Style mix", icon=":material/join_inner:"),
+    st.Page("app_pages/attribute_edit.py", url_path="attribute-edit", title="Attribute edit", icon=":material/tune:"),
+    st.Page("app_pages/pca_explorer.py", url_path="pca-explorer", title="PCA explorer", icon=":material/scatter_plot:"),
+    st.Page("app_pages/invert.py", url_path="upload", title="Upload & edit", icon=":material/upload:"),
+    st.Page("app_pages/library.py", url_path="library", title="Library", icon=":material/collections:"),
 ])
 
 G, summary_slot = sidebar.render()

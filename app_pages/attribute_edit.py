@@ -48,9 +48,11 @@ def editor(G, store, design, directions) -> None:
     with right:
         edited = edit_design(design, edits) if edits else design
         a, b = st.columns(2)
-        widgets.show_image(resources.render(G, design.ws)[0], f"Before: {design.name}", widgets.CARD_PX, where=a)
+        widgets.show_image(resources.render(G, design.ws)[0], f"Before: {design.name}", widgets.CARD_PX, where=a,
+                           fill=True)
         summary = ", ".join(f"{d.name} {s:+.1f}" for d, s in edits) or "no change yet"
-        widgets.show_image(resources.render(G, edited.ws)[0], f"After: {summary}", widgets.CARD_PX, where=b)
+        widgets.show_image(resources.render(G, edited.ws)[0], f"After: {summary}", widgets.CARD_PX, where=b,
+                           fill=True)
         name = st.text_input("Name of the new design", value="", key="edit_name",
                              placeholder=f"{design.name} (edited)")
         if st.button("Save as new design", key="edit_save", type="primary", disabled=not edits,

@@ -27,6 +27,9 @@ with widgets.guard():
         cols = c3.slider("Images per row", 2, 8, 4, key="grid_cols")
         submitted = st.form_submit_button("Generate", type="primary", icon=":material/auto_awesome:")
 
+    if "generated" not in st.session_state and not submitted:
+        # A first visit lands on garments, not on an empty page.
+        st.session_state["generated"] = designs_from_seeds(G, parse_seeds("0-7"), 0.7)
     if submitted:
         text = seeds_text.strip().lower()
         try:
@@ -43,7 +46,7 @@ with widgets.guard():
     designs = st.session_state.get("generated")
     if designs and all(d.model_id == G.fingerprint for d in designs):
         pictures = resources.render_designs(G, designs)
-        top = st.columns([1, 1, 4])
+        top = st.columns([2, 2, 5])
         def add_all() -> None:
             added = store.merge(designs)
             state.flash(f"Added {len(added)} design(s) to your designs." if added
@@ -59,7 +62,7 @@ with widgets.guard():
             row = st.columns(n_cols)
             for j, (d, pic) in enumerate(zip(designs[start:start + n_cols], pictures[start:start + n_cols])):
                 with row[j]:
-                    widgets.show_image(pic, f"seed {d.provenance['seed']} · ψ {d.provenance['psi']:g}")
+                    widgets.show_image(pic, f"seed {d.provenance['seed']} · ψ {d.provenance['psi']:g}", fill=True)
                     b1, b2 = st.columns(2)
                     in_store = d.id in store
                     b1.button("Added" if in_store else "Add", key=f"add_{d.id}", disabled=in_store,

@@ -81,8 +81,8 @@ with widgets.guard():
             _, design, how = result
             pic = resources.render(G, design.ws)[0]
             a, b = st.columns(2)
-            widgets.show_image(framed, "Your photo", widgets.THUMB_PX, where=a)
-            widgets.show_image(pic, f"The model's version ({how})", widgets.THUMB_PX, where=b)
+            widgets.show_image(framed, "Your photo", widgets.THUMB_PX, where=a, fill=True)
+            widgets.show_image(pic, f"The model's version ({how})", widgets.THUMB_PX, where=b, fill=True)
             in_store = design.id in store
             st.button("Added to designs" if in_store else "Add to designs", key="invert_add",
                       disabled=in_store, type="primary", icon=":material/library_add:",

@@ -48,7 +48,7 @@ with widgets.guard():
                     d = store.get(design_id)
                     pos = start + j
                     with row[j].container(border=True):
-                        widgets.show_image(images[pos], d.describe(), widgets.THUMB_PX)
+                        widgets.show_image(images[pos], d.describe(), widgets.THUMB_PX, fill=True)
                         key = f"name_{design_id}"
                         if key not in st.session_state:
                             st.session_state[key] = d.name

@@ -59,10 +59,9 @@ with widgets.guard():
         else:
             result = mix_designs(a, b, structure, style)
         widgets.show_image(resources.render(G, result.ws)[0], result.describe(), widgets.CARD_PX)
-        c1, c2 = st.columns(2)
-        c1.button("Add to designs", key="mix_add", type="primary", icon=":material/library_add:",
+        st.button("Add to designs", key="mix_add", type="primary", icon=":material/library_add:",
                   on_click=widgets.add_to_store, args=(store, result))
-        widgets.download_png(resources.render(G, result.ws)[0], "mix", key="mix_dl", where=c2, px=256)
+        widgets.download_png(resources.render(G, result.ws)[0], "mix", key="mix_dl", px=256)
 
     st.divider()
     st.subheader("Mixing grid")
@@ -89,7 +88,7 @@ with widgets.guard():
             tiles = [blank, *heads_c]
             for i, head in enumerate(heads_r):
                 tiles += [head, *cells[i * len(c_designs):(i + 1) * len(c_designs)]]
-            picture = image_grid([widgets.upscale(t, 128) for t in tiles], cols=len(c_designs) + 1, pad=6)
+            picture = image_grid([widgets.upscale(t, 128) for t in tiles], cols=len(c_designs) + 1, pad=8)
             st.image(picture, caption="Top row: style sources · left column: structure sources",
                      width=min(picture.width, 140 * (len(c_designs) + 1)))
             widgets.download_png(picture, "mixing_grid", key="grid_dl", label="Download grid")

@@ -5,6 +5,8 @@ the earlier ones again.
 """
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
 from clothinggan.latents import LatentStore, store_for
@@ -14,6 +16,7 @@ MODEL_KEY = "model_spec"
 STORES_KEY = "stores"
 MODEL_NAMES_KEY = "model_names"
 FLASH_KEY = "flash"
+STARTER_ENV = "CLOTHINGGAN_STARTER_SEEDS"  # e.g. "0-5": new sessions start with these designs (demos)
 
 
 def model_spec() -> str:
@@ -37,7 +40,15 @@ def current_store(G) -> LatentStore:
     """The session's store of G's designs (created empty on first use)."""
     names = st.session_state.setdefault(MODEL_NAMES_KEY, {})
     names[G.fingerprint] = G.name
-    return store_for(stores(), G.fingerprint)
+    new = G.fingerprint not in stores()
+    store = store_for(stores(), G.fingerprint)
+    starter = os.environ.get(STARTER_ENV, "").strip()
+    if new and starter:
+        from clothinggan.latents import designs_from_seeds
+        from clothinggan.seeds import parse_seeds
+
+        store.merge(designs_from_seeds(G, parse_seeds(starter, max_count=32), 0.7))
+    return store
 
 
 def other_stores(G) -> list[tuple[str, int]]:

@@ -61,8 +61,10 @@ def upscale(image: Image.Image, px: int) -> Image.Image:
     return image.resize((image.width * factor, image.height * factor), Image.LANCZOS)
 
 
-def show_image(image: Image.Image, caption: str | None = None, px: int = CARD_PX, where=None) -> None:
-    (where or st).image(upscale(image, px), caption=caption, width=px)
+def show_image(image: Image.Image, caption: str | None = None, px: int = CARD_PX, where=None,
+               fill: bool = False) -> None:
+    """An upscaled image, ``px`` wide on screen (or as wide as its column with ``fill``)."""
+    (where or st).image(upscale(image, px), caption=caption, width="stretch" if fill else px)
 
 
 def png_bytes(image: Image.Image) -> bytes:
@@ -92,13 +94,15 @@ def image_row(images: Sequence[Image.Image], captions: Sequence[str], cols: int,
         columns = st.columns(cols)
         for j, (image, caption) in enumerate(zip(images[start:start + cols], captions[start:start + cols])):
             with columns[j]:
-                show_image(image, caption, px)
+                show_image(image, caption, px, fill=True)
             placed.append(columns[j])
     return placed
 
 
 def caption_of(design: Design) -> str:
-    return f"{design.name} · {design.describe()}" if design.describe() != design.name else design.name
+    """The design's name and how it was made, without saying "seed 3 · seed 3, truncation 0.7"."""
+    how = design.describe()
+    return how if how.startswith(design.name) else f"{design.name} · {how}"
 
 
 # -- designs ---------------------------------------------------------------------------------------
