@@ -1,0 +1,567 @@
+"""Designs (W+ codes with a model id, a name and their provenance) and the ordered store that holds them.
+
+Every page, the CLI and the library pass designs around as immutable values, and the store is the
+one session-wide collection of them, so it must refuse other models' designs and serialise losslessly.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from clothinggan.errors import LatentFormatError, ModelMismatchError
+
+STORE_FORMAT = "clothinggan.latentstore"
+STORE_VERSION = 1
+
+
+# -- Design ---------------------------------------------------------------------------------------
+def _json_default(value: Any) -> Any:
+    """Let numpy scalars and arrays into provenance: seeds often arrive as np.int64."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (tuple, set, frozenset)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def normalise_provenance(provenance: Any) -> dict[str, Any]:
+    """A deep, JSON-round-tripped copy of ``provenance`` (LatentFormatError if it is not JSON data).
+
+    Round-tripping here means a design compares equal to itself after any save/load, and that no
+    caller can mutate a design through a dict it still holds.
+    """
+    if not isinstance(provenance, dict):
+        raise LatentFormatError(f"A design's provenance must be a dict, got {type(provenance).__name__}.")
+    try:
+        return json.loads(json.dumps(provenance, default=_json_default, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise LatentFormatError(f"A design's provenance must be plain JSON data (no NaN/inf): {exc}.") from None
+
+
+def as_ws_array(ws: Any) -> np.ndarray:
+    """A read-only float32 copy of a (num_ws, w_dim) code, or LatentFormatError saying what is wrong.
+
+    Floating inputs (float16/64, torch tensors on any device) are converted, since a design is float32
+    by definition; integers, booleans and objects are refused because they cannot be a W+ code.
+    """
+    if hasattr(ws, "detach"):  # a torch tensor, possibly on a GPU: numpy cannot read it directly
+        ws = ws.detach().to("cpu").float().numpy()
+    try:
+        arr = np.asarray(ws)
+    except Exception as exc:  # noqa: BLE001 - any conversion failure means "not a latent"
+        raise LatentFormatError(f"A design's ws could not be read as an array: {exc}.") from None
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise LatentFormatError(f"A design's ws must be floating point (float32), got dtype {arr.dtype}.")
+    if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise LatentFormatError(f"A design's ws must have shape (num_ws, w_dim), got shape {arr.shape}.")
+    with np.errstate(over="ignore"):  # values beyond float32 become inf, reported just below
+        out = np.array(arr, dtype=np.float32, copy=True)
+    if not np.isfinite(out).all():
+        bad = int((~np.isfinite(out)).sum())
+        raise LatentFormatError(f"A design's ws contains {bad} NaN or infinite value(s) (or values too "
+                                f"large for float32).")
+    out.setflags(write=False)
+    return out
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, eq=False)
+class Design:
+    """One garment: a W+ code of one model, a name and how it was made. Never mutated.
+
+    ws:         (num_ws, w_dim) float32, stored as a read-only copy.
+    model_id:   the generator's fingerprint; designs of different models never mix.
+    name:       a human name ("" until a LatentStore names it).
+    provenance: JSON data saying how it was made, e.g. {"kind": "seed", "seed": 3, "psi": 0.7}.
+    id:         uuid4 hex, stable across renames and saves.
+    created:    Unix time of creation.
+    """
+
+    ws: np.ndarray
+    model_id: str
+    name: str = ""
+    provenance: dict[str, Any] = field(default_factory=dict)
+    id: str = field(default_factory=_new_id)
+    created: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        # object.__setattr__: the dataclass is frozen, and these are normalised copies of the inputs.
+        object.__setattr__(self, "ws", as_ws_array(self.ws))
+        if not isinstance(self.model_id, str):
+            raise LatentFormatError(f"A design's model_id must be a string, got {type(self.model_id).__name__}.")
+        if not isinstance(self.name, str):
+            raise LatentFormatError(f"A design's name must be a string, got {type(self.name).__name__}.")
+        if not isinstance(self.id, str) or not self.id:
+            raise LatentFormatError(f"A design's id must be a non-empty string, got {self.id!r}.")
+        try:
+            created = float(self.created)
+        except (TypeError, ValueError):
+            raise LatentFormatError(f"A design's created time must be a number, got {self.created!r}.") from None
+        if not math.isfinite(created):
+            raise LatentFormatError("A design's created time must be finite.")
+        object.__setattr__(self, "created", created)
+        object.__setattr__(self, "provenance", normalise_provenance(self.provenance))
+
+    # Equality by value (ws compared exactly); hash by id, which equal designs share.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Design):
+            return NotImplemented
+        return (self.id == other.id and self.model_id == other.model_id and self.name == other.name
+                and self.created == other.created and self.provenance == other.provenance
+                and self.ws.shape == other.ws.shape and np.array_equal(self.ws, other.ws))
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __repr__(self) -> str:
+        return (f"Design(name={self.name!r}, id={self.id[:8]}…, model_id={self.model_id!r}, "
+                f"shape={self.ws.shape}, {self.describe()})")
+
+    @property
+    def num_ws(self) -> int:
+        return int(self.ws.shape[0])
+
+    @property
+    def w_dim(self) -> int:
+        return int(self.ws.shape[1])
+
+    @classmethod
+    def from_seed(cls, G: Any, seed: int, psi: float = 1.0, name: str | None = None) -> Design:
+        """The design of one seed at truncation psi (seed s uses NVlabs' RandomState(s) z)."""
+        return designs_from_seeds(G, [seed], psi, names=None if name is None else [name])[0]
+
+    def with_name(self, name: str) -> Design:
+        """The same design (same id) under another name."""
+        return Design(ws=self.ws, model_id=self.model_id, name=name, provenance=self.provenance,
+                      id=self.id, created=self.created)
+
+    def describe(self) -> str:
+        """A short human sentence of how the design was made, e.g. "seed 42, truncation 0.7"."""
+        return describe_provenance(self.provenance)
+
+
+def designs_from_seeds(G: Any, seeds: Sequence[int], psi: float = 1.0,
+                       names: Sequence[str] | None = None) -> list[Design]:
+    """One design per seed, mapped in a single batched call; default names are "seed N"."""
+    seeds = [int(s) for s in seeds]
+    if names is not None and len(names) != len(seeds):
+        raise ValueError(f"got {len(names)} names for {len(seeds)} seeds")
+    if not seeds:
+        return []
+    ws = G.seeds_to_ws(seeds, psi)
+    ws = ws.detach().to("cpu").float().numpy() if hasattr(ws, "detach") else np.asarray(ws, np.float32)
+    return [Design(ws=ws[i], model_id=G.fingerprint, name=names[i] if names is not None else f"seed {s}",
+                   provenance={"kind": "seed", "seed": s, "psi": float(psi)})
+            for i, s in enumerate(seeds)]
+
+
+def stack_ws(designs: Iterable[Design]) -> np.ndarray:
+    """A writable (N, num_ws, w_dim) float32 batch of the designs' codes, ready for G.synthesis.
+
+    Designs hold read-only arrays, which torch warns about; a stacked copy avoids that.
+    """
+    arrays = [d.ws for d in designs]
+    if not arrays:
+        raise ValueError("no designs to stack")
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        raise LatentFormatError(f"Designs of different shapes cannot be batched together: {sorted(shapes)}.")
+    return np.stack(arrays).astype(np.float32, copy=False)
+
+
+def _fmt_number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _percent(weight: float) -> str:
+    return f"{round(float(weight) * 100):d}%"
+
+
+def describe_provenance(provenance: dict[str, Any]) -> str:
+    """Provenance as a short sentence; never raises, since provenance may come from any file."""
+    try:
+        kind = provenance.get("kind")
+        if kind == "seed":
+            text = f"seed {provenance['seed']}"
+            if "psi" in provenance:
+                text += f", truncation {_fmt_number(provenance['psi'])}"
+            return text
+        if kind == "mix":
+            a = provenance.get("a_name") or "A"
+            b = provenance.get("b_name") or "B"
+            weights = provenance.get("weights") or {}
+            if weights and all(float(w) in (0.0, 1.0) for w in weights.values()):
+                from_a = [g for g, w in weights.items() if float(w) == 0.0]
+                from_b = [g for g, w in weights.items() if float(w) == 1.0]
+                if from_a and from_b:
+                    return f"mix of {a} ({', '.join(from_a)}) and {b} ({', '.join(from_b)})"
+            parts = ", ".join(f"{g} {_percent(w)} {b}" for g, w in weights.items())
+            return f"mix of {a} and {b}" + (f" ({parts})" if parts else "")
+        if kind == "crossover":
+            a = provenance.get("a_name") or "A"
+            b = provenance.get("b_name") or "B"
+            return f"crossover of {a} (ws 0–{int(provenance['k']) - 1}) and {b} (the rest)"
+        if kind == "edit":
+            edits = provenance.get("edits") or []
+            steps = ", ".join(f"{e.get('name', '?')} {float(e.get('strength', 0)):+g}" for e in edits)
+            source = provenance.get("source_name") or "a design"
+            return f"edit of {source}" + (f": {steps}" if steps else "")
+        if kind == "inverted":
+            filename = provenance.get("filename")
+            return f"inverted from upload {filename}" if filename else "inverted from an upload"
+        if kind:
+            return str(kind)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        pass
+    return "imported design"
+
+
+# -- LatentStore ----------------------------------------------------------------------------------
+def _unique_name(wanted: str, taken: set[str]) -> str:
+    """``wanted``, or "wanted (2)", "wanted (3)", … whichever is free first."""
+    if wanted not in taken:
+        return wanted
+    n = 2
+    while f"{wanted} ({n})" in taken:
+        n += 1
+    return f"{wanted} ({n})"
+
+
+class LatentStore:
+    """An ordered collection of designs of ONE model: a session's working set, shared by every page.
+
+    model_id: the model the store belongs to; None adopts the model of the first design added.
+
+    Names are unique within a store (a clash gets a " (2)" suffix) and empty names become
+    "Design N". Mutations take a lock, so a store shared between threads stays consistent.
+    """
+
+    def __init__(self, model_id: str | None = None, designs: Iterable[Design] = ()) -> None:
+        self._model_id = model_id
+        self._order: list[str] = []
+        self._by_id: dict[str, Design] = {}
+        self._lock = threading.RLock()
+        for design in designs:
+            self.add(design)
+
+    # -- reading ----------------------------------------------------------------------------------
+    @property
+    def model_id(self) -> str | None:
+        return self._model_id
+
+    @property
+    def shape(self) -> tuple[int, int] | None:
+        """(num_ws, w_dim) of the designs held, None while empty."""
+        with self._lock:
+            return self._by_id[self._order[0]].ws.shape if self._order else None  # type: ignore[return-value]
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __iter__(self) -> Iterator[Design]:
+        with self._lock:
+            snapshot = [self._by_id[i] for i in self._order]
+        return iter(snapshot)
+
+    def __contains__(self, item: object) -> bool:
+        """True for a design id held here, or a Design whose id is held here."""
+        key = item.id if isinstance(item, Design) else item
+        return isinstance(key, str) and key in self._by_id
+
+    def __repr__(self) -> str:
+        return f"LatentStore(model_id={self._model_id!r}, {len(self)} designs)"
+
+    def get(self, design_id: str) -> Design:
+        """The design with this id (KeyError if the store has none)."""
+        try:
+            return self._by_id[design_id]
+        except KeyError:
+            raise KeyError(f"no design with id {design_id!r} in this store") from None
+
+    def ids(self) -> list[str]:
+        return list(self._order)
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return [self._by_id[i].name for i in self._order]
+
+    def index(self, design_id: str) -> int:
+        """Position of a design in the store's order."""
+        self.get(design_id)
+        return self._order.index(design_id)
+
+    # -- changing ---------------------------------------------------------------------------------
+    @staticmethod
+    def _check_fits(design: Design, model_id: str | None, shape: tuple[int, ...] | None) -> None:
+        if not isinstance(design, Design):
+            raise TypeError(f"a LatentStore holds Design objects, got {type(design).__name__}")
+        if model_id is not None and design.model_id != model_id:
+            raise ModelMismatchError(f"Design {design.name or design.id[:8]!r} belongs to model "
+                                     f"{design.model_id!r}, but this store holds designs of model "
+                                     f"{model_id!r}.")
+        if shape is not None and design.ws.shape != shape:
+            raise LatentFormatError(f"Design {design.name or design.id[:8]!r} has shape {design.ws.shape}, "
+                                    f"but this store holds designs of shape {shape}.")
+
+    def _add_unlocked(self, design: Design) -> Design:
+        if design.id in self._by_id:  # adding the same design twice is a no-op, not a duplicate
+            return self._by_id[design.id]
+        taken = {d.name for d in self._by_id.values()}
+        wanted = design.name.strip()
+        if not wanted:
+            n = len(self._order) + 1
+            while f"Design {n}" in taken:
+                n += 1
+            wanted = f"Design {n}"
+        name = _unique_name(wanted, taken)
+        if name != design.name:
+            design = design.with_name(name)
+        if self._model_id is None:
+            self._model_id = design.model_id
+        self._order.append(design.id)
+        self._by_id[design.id] = design
+        return design
+
+    def add(self, design: Design) -> Design:
+        """Append a design; returns it as stored (possibly renamed). Re-adding a held id is a no-op.
+
+        Raises ModelMismatchError for another model's design, LatentFormatError for another shape.
+        """
+        with self._lock:
+            self._check_fits(design, self._model_id, self.shape)
+            return self._add_unlocked(design)
+
+    def merge(self, other: Iterable[Design]) -> list[Design]:
+        """Add every design of ``other`` (a store or any designs), all or nothing; returns those added.
+
+        Everything is checked before anything is added, so a refused merge leaves this store as it was.
+        Designs whose id is already held are skipped.
+        """
+        incoming = list(other)
+        with self._lock:
+            model_id = self._model_id
+            if model_id is None and isinstance(other, LatentStore):
+                model_id = other.model_id
+            if model_id is None and incoming:
+                model_id = incoming[0].model_id
+            shape = self.shape or (incoming[0].ws.shape if incoming else None)
+            for design in incoming:
+                self._check_fits(design, model_id, shape)
+            return [self._add_unlocked(d) for d in incoming if d.id not in self._by_id]
+
+    def rename(self, design_id: str, name: str) -> Design:
+        """Give a design a new name (made unique if taken); returns the renamed design."""
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError("a design's name cannot be empty")
+        with self._lock:
+            old = self.get(design_id)
+            taken = {d.name for d in self._by_id.values() if d.id != design_id}
+            new = old.with_name(_unique_name(name.strip(), taken))
+            self._by_id[design_id] = new
+            return new
+
+    def remove(self, design_id: str) -> Design:
+        """Take a design out of the store; returns it."""
+        with self._lock:
+            design = self.get(design_id)
+            self._order.remove(design_id)
+            del self._by_id[design_id]
+            return design
+
+    def move(self, design_id: str, new_index: int) -> None:
+        """Move a design to position ``new_index`` (0 ≤ new_index < len)."""
+        with self._lock:
+            self.get(design_id)
+            if not 0 <= new_index < len(self._order):
+                raise IndexError(f"position {new_index} is outside the store (0 to {len(self._order) - 1})")
+            self._order.remove(design_id)
+            self._order.insert(new_index, design_id)
+
+    def clear(self) -> None:
+        """Remove every design (the store stays bound to its model)."""
+        with self._lock:
+            self._order.clear()
+            self._by_id.clear()
+
+    # -- serialisation ----------------------------------------------------------------------------
+    def _snapshot(self) -> tuple[list[Design], tuple[int, int] | None]:
+        with self._lock:
+            return [self._by_id[i] for i in self._order], self.shape
+
+    def _header(self, designs: list[Design], shape: tuple[int, int] | None) -> dict[str, Any]:
+        return {"format": STORE_FORMAT, "version": STORE_VERSION, "model_id": self._model_id,
+                "shape": list(shape) if shape else None,
+                "designs": [{"id": d.id, "name": d.name, "provenance": d.provenance, "created": d.created}
+                            for d in designs]}
+
+    def to_npz_bytes(self) -> bytes:
+        """The store as an npz archive: ``ws`` (N, num_ws, w_dim) float32 and ``meta`` (JSON string)."""
+        designs, shape = self._snapshot()
+        ws = stack_ws(designs) if designs else np.zeros((0, 0, 0), np.float32)
+        meta = np.array([json.dumps(self._header(designs, shape), ensure_ascii=False)])
+        buf = io.BytesIO()
+        np.savez(buf, ws=ws.astype("<f4"), meta=meta)
+        return buf.getvalue()
+
+    def to_json(self) -> str:
+        """The store as JSON text; each design's ws is base64 of little-endian float32 bytes."""
+        designs, shape = self._snapshot()
+        header = self._header(designs, shape)
+        for entry, design in zip(header["designs"], designs):
+            entry["ws"] = base64.b64encode(design.ws.astype("<f4").tobytes()).decode("ascii")
+        return json.dumps(header, ensure_ascii=False)
+
+    def save(self, path: str | Path) -> None:
+        """Write the store to ``path``: JSON for a .json suffix, npz otherwise; atomic replace."""
+        path = Path(path)
+        data = self.to_json().encode("utf-8") if path.suffix.lower() == ".json" else self.to_npz_bytes()
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, path)  # a crash mid-write never leaves a half-written store behind
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    @classmethod
+    def from_npz_bytes(cls, data: bytes, expected_model_id: str | None = None) -> LatentStore:
+        """Read bytes written by ``to_npz_bytes`` (LatentFormatError/ModelMismatchError if unusable)."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+                if "meta" not in archive.files or "ws" not in archive.files:
+                    raise LatentFormatError("This file is not a clothinggan design store (no 'meta'/'ws').")
+                meta_arr = archive["meta"]
+                ws = archive["ws"]
+        except LatentFormatError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - untrusted bytes: any parse failure means "corrupt"
+            raise LatentFormatError(f"This design store file is corrupt or not an npz archive ({exc}).") from None
+        if meta_arr.dtype.kind != "U" or meta_arr.size != 1:
+            raise LatentFormatError("This design store's metadata is not a single JSON string.")
+        header = _parse_header(str(meta_arr.reshape(-1)[0]))
+        if ws.dtype != np.dtype("<f4") and ws.dtype != np.dtype(">f4"):
+            raise LatentFormatError(f"This design store's ws must be float32, found {ws.dtype}.")
+        entries = header["designs"]
+        expected = (len(entries), *header["shape"]) if header["shape"] else (0, 0, 0)
+        if ws.shape != tuple(expected):
+            raise LatentFormatError(f"This design store's ws has shape {ws.shape}, its metadata says {expected}.")
+        return _build_store(header, [ws[i] for i in range(len(entries))], expected_model_id)
+
+    @classmethod
+    def from_json(cls, text: str | bytes, expected_model_id: str | None = None) -> LatentStore:
+        """Read text written by ``to_json`` (LatentFormatError/ModelMismatchError if unusable)."""
+        if isinstance(text, (bytes, bytearray)):
+            try:
+                text = bytes(text).decode("utf-8")
+            except UnicodeDecodeError:
+                raise LatentFormatError("This design store file is not UTF-8 JSON.") from None
+        header = _parse_header(text)
+        shape = tuple(header["shape"]) if header["shape"] else None
+        arrays = []
+        for i, entry in enumerate(header["designs"]):
+            try:
+                raw = base64.b64decode(entry["ws"], validate=True)
+            except (KeyError, TypeError, ValueError):
+                raise LatentFormatError(f"Design {i} of this store has no valid base64 'ws'.") from None
+            if shape is None or len(raw) != 4 * shape[0] * shape[1]:
+                raise LatentFormatError(f"Design {i} of this store has {len(raw)} bytes of ws, "
+                                        f"which does not match shape {shape}.")
+            arrays.append(np.frombuffer(raw, dtype="<f4").reshape(shape))
+        return _build_store(header, arrays, expected_model_id)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, expected_model_id: str | None = None) -> LatentStore:
+        """Read either format (npz archives start with the zip magic "PK"), e.g. an uploaded file."""
+        if bytes(data[:2]) == b"PK":
+            return cls.from_npz_bytes(data, expected_model_id)
+        return cls.from_json(data, expected_model_id)
+
+    @classmethod
+    def load(cls, path: str | Path, expected_model_id: str | None = None) -> LatentStore:
+        """Read a store file written by ``save`` (either format)."""
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise LatentFormatError(f"Could not read the design store {path}: {exc.strerror or exc}.") from None
+        return cls.from_bytes(data, expected_model_id)
+
+    def load_into(self, path_or_bytes: str | Path | bytes) -> list[Design]:
+        """Merge a store file (path or raw bytes) into this store, all or nothing; returns those added.
+
+        A file of another model, a malformed or corrupt file leaves this store exactly as it was.
+        """
+        if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+            other = LatentStore.from_bytes(bytes(path_or_bytes), expected_model_id=self._model_id)
+        else:
+            other = LatentStore.load(path_or_bytes, expected_model_id=self._model_id)
+        return self.merge(other)
+
+
+def _parse_header(text: str) -> dict[str, Any]:
+    """The store's JSON header, checked for format, version and field types."""
+    try:
+        header = json.loads(text)
+    except ValueError:
+        raise LatentFormatError("This design store's metadata is not valid JSON.") from None
+    if not isinstance(header, dict) or header.get("format") != STORE_FORMAT:
+        raise LatentFormatError("This file is not a clothinggan design store.")
+    if header.get("version") != STORE_VERSION:
+        raise LatentFormatError(f"This design store has format version {header.get('version')!r}; "
+                                f"this clothinggan reads version {STORE_VERSION}.")
+    designs, shape, model_id = header.get("designs"), header.get("shape"), header.get("model_id")
+    if not isinstance(designs, list) or not all(isinstance(d, dict) for d in designs):
+        raise LatentFormatError("This design store's design list is malformed.")
+    if model_id is not None and not isinstance(model_id, str):
+        raise LatentFormatError("This design store's model id is not a string.")
+    if designs and not (isinstance(shape, list) and len(shape) == 2
+                        and all(isinstance(n, int) and n > 0 for n in shape)):
+        raise LatentFormatError(f"This design store's shape {shape!r} is not (num_ws, w_dim).")
+    return header
+
+
+def _build_store(header: dict[str, Any], arrays: list[np.ndarray], expected_model_id: str | None) -> LatentStore:
+    """A new store from a parsed header and one ws array per design."""
+    model_id = header["model_id"]
+    if expected_model_id is not None and model_id is not None and model_id != expected_model_id:
+        raise ModelMismatchError(f"These designs belong to model {model_id!r}, not to the loaded model "
+                                 f"{expected_model_id!r}.")
+    store = LatentStore(model_id=model_id if model_id is not None else expected_model_id)
+    seen: set[str] = set()
+    for entry, ws in zip(header["designs"], arrays):
+        try:
+            design = Design(ws=ws, model_id=store.model_id or "", name=entry["name"],
+                            provenance=entry.get("provenance", {}), id=entry["id"], created=entry["created"])
+        except KeyError as exc:
+            raise LatentFormatError(f"A design in this store has no {exc.args[0]!r} field.") from None
+        if design.id in seen:
+            raise LatentFormatError(f"This design store holds the id {design.id!r} twice.")
+        seen.add(design.id)
+        store.add(design)
+    return store
+
+
+def store_for(stores_by_model: dict[str, LatentStore], model_id: str) -> LatentStore:
+    """The store of ``model_id`` in a per-model mapping (e.g. in session state), created when missing.
+
+    The app keeps one store per model so switching models never mixes designs and switching back
+    finds the earlier designs again.
+    """
+    store = stores_by_model.get(model_id)
+    if store is None:
+        store = stores_by_model[model_id] = LatentStore(model_id=model_id)
+    return store
