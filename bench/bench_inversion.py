@@ -173,9 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     methods: dict[str, tuple[np.ndarray, float]] = {"w_avg (no inversion)": run_method(G, photos, 0, None)}
     if encoder is not None:
         methods["encoder only"] = run_method(G, photos, 0, encoder)
-    methods[f"w_avg start + {args.steps} steps"] = run_method(G, photos, args.steps, None)
-    if encoder is not None:
-        methods[f"encoder + {args.steps} steps"] = run_method(G, photos, args.steps, encoder)
+    if args.steps > 0:
+        methods[f"w_avg start + {args.steps} steps"] = run_method(G, photos, args.steps, None)
+        if encoder is not None:
+            methods[f"encoder + {args.steps} steps"] = run_method(G, photos, args.steps, encoder)
 
     print(f"\n{'method':<28}{'PSNR dB':>9}{'SSIM':>8}{'feat dist':>11}{'s/photo':>9}")
     for name, p, s, fd, sec in quality_rows(G, classifier, photos, methods):

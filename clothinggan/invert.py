@@ -8,7 +8,7 @@ import argparse
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +16,9 @@ from PIL import Image
 
 from clothinggan.encoder import Encoder, find_encoder, load_encoder
 from clothinggan.images import from_pil, to_pil
+
+if TYPE_CHECKING:
+    from clothinggan.latents import Design
 
 # 200 steps took 15 s per photo for the 64-px model on the 2-core CPU while it was also training a GAN
 # (load 8), inside the 20 s budget; the app's slider goes beyond.
@@ -92,7 +95,8 @@ def multiscale_l1(a: torch.Tensor, b: torch.Tensor, scales: int = 3) -> torch.Te
 def invert(G: Any, image: Image.Image, *, steps: int = 0, w_steps: int | None = None, lr: float = 0.1,
            encoder: EncoderSpec = "auto", progress: ProgressFn | None = None, name: str | None = None,
            perceptual_weight: float = LossWeights.perceptual, seed: int = 0, filename: str | None = None,
-           crop: tuple[float, float, float, float] | None = None, classifier: Any | None | str = "auto"):
+           crop: tuple[float, float, float, float] | None = None,
+           classifier: Any | None | str = "auto") -> "Design":
     """Invert a garment photo into a Design of G.
 
     steps:      refinement steps after the starting guess (0: the encoder's guess only, fast).

@@ -57,6 +57,12 @@ def test_refinement_beats_the_mean_start(G: Generator, target: Image.Image) -> N
     assert psnr(G, refined, target) > psnr(G, start, target) + 6.0
 
 
+def test_pixel_only_fallback_also_refines(G: Generator, target: Image.Image) -> None:
+    start = invert(G, target, steps=0, encoder=None)
+    refined = invert(G, target, steps=60, encoder=None, classifier=None)
+    assert psnr(G, refined, target) > psnr(G, start, target) + 6.0
+
+
 def test_design_shape_model_and_provenance(G: Generator, target: Image.Image) -> None:
     design = invert(G, target, steps=3, encoder=None, filename="jacket.jpg")
     ws = np.asarray(design.ws)
