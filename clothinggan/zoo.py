@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import html.parser
+import http.client
+import http.cookiejar
 import json
 import os
 import tempfile
@@ -157,8 +159,6 @@ def _leading_token(text: str) -> str:
 
 def _opener() -> urllib.request.OpenerDirector:
     # Drive ties the confirm token to a cookie from the warning page, so keep cookies per fetch.
-    import http.cookiejar
-
     return urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
 
 
@@ -236,10 +236,12 @@ def fetch(name: str, progress: Progress | None = None) -> Path:
         os.replace(tmp_name, dest)
     except urllib.error.HTTPError as exc:
         raise DownloadError(f"The server answered HTTP {exc.code} ({exc.reason}) for {model.url}.") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", None) or exc
+    except (urllib.error.URLError, ConnectionError, TimeoutError, http.client.HTTPException) as exc:
+        reason = getattr(exc, "reason", None) or exc or type(exc).__name__
         raise DownloadError(f"{model.name} could not be downloaded from {urllib.parse.urlsplit(model.url).netloc} "
                             f"({reason}); check the network connection.") from None
+    except OSError as exc:  # not the network: the cache folder (disk full, permissions)
+        raise DownloadError(f"{model.name} could not be saved in {folder} ({exc.strerror or exc}).") from None
     finally:
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
