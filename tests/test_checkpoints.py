@@ -210,6 +210,21 @@ def test_module_src_is_never_executed(tmp_path: Path, monkeypatch: pytest.Monkey
     assert all(torch.equal(G.net.state_dict()[k], v) for k, v in net.state_dict().items())
 
 
+def test_pickles_are_unpickled_only_in_the_converter_process(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import clothinggan.formats.safe_unpickle as safe_unpickle
+
+    net = random_net(GeneratorConfig(**TINY))
+    path = write_nvlabs_pickle(net, tmp_path / "snap.pkl", monkeypatch, "raise SystemExit")
+
+    def forbidden(*args: object) -> None:
+        raise AssertionError("a pickle was unpickled in the app process")
+
+    monkeypatch.setattr(safe_unpickle.RestrictedUnpickler, "load", forbidden)
+    G = cg.load_generator(path, device="cpu")
+    assert G.meta["format"] == "nvlabs-pkl"
+
+
 def tiny_file(fmt: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """One small valid file of the given format."""
     net = random_net(GeneratorConfig(**TINY))
