@@ -30,7 +30,7 @@ class EncoderTrainConfig:
     pool_size:    generated pairs kept and re-used, so each generator forward feeds many steps.
     fresh:        new generated pairs per step.
     psi_range:    truncation of generated pairs, drawn uniformly per sample.
-    lr:           Adam learning rate.
+    lr:           Adam learning rate at the start; it decays (cosine, over the time budget) to lr_final.
     """
 
     batch: int = 32
@@ -39,7 +39,8 @@ class EncoderTrainConfig:
     pool_size: int = 4096
     fresh: int = 8
     psi_range: tuple[float, float] = (0.5, 1.0)
-    lr: float = 1e-3
+    lr: float = 2e-3
+    lr_final: float = 1e-4
     latent_weight: float = 1.0
     image_weight: float = 1.0
 
@@ -121,7 +122,8 @@ def train_encoder(G: Any, *, minutes: float, cfg: EncoderTrainConfig = EncoderTr
     pool = PairPool(G, cfg, seed)
     pool.add(max(cfg.batch, 64))
     real = real_photo_sampler(train_images, seed)
-    deadline = time.monotonic() + minutes * 60
+    start = time.monotonic()
+    deadline = start + minutes * 60
     step, recent = 0, {"latent": math.nan, "generated": math.nan, "real": math.nan}
     while time.monotonic() < deadline and (max_steps is None or step < max_steps):
         pool.add(cfg.fresh)
@@ -137,6 +139,9 @@ def train_encoder(G: Any, *, minutes: float, cfg: EncoderTrainConfig = EncoderTr
                 img_loss = image_step_loss(G, encoder, gimages, classifier, gws)
             recent[kind] = float(img_loss.detach())
             loss = loss + cfg.image_weight * img_loss
+        done = max((time.monotonic() - start) / (minutes * 60), step / max_steps if max_steps else 0.0)
+        for group in opt.param_groups:  # runs are minutes long: decay by elapsed fraction, not by step
+            group["lr"] = cfg.lr_final + (cfg.lr - cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
