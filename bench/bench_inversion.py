@@ -107,42 +107,57 @@ def quality_rows(G: Any, classifier: Any | None, photos: list[Image.Image], meth
 
 
 # -- directions -----------------------------------------------------------------------------------
-def class_index(classifier: Any, name: str) -> tuple[str, int, str] | None:
-    """The classifier class a direction's name refers to: (head, index, class), or None."""
-    words = {w.rstrip("s") for w in re.findall(r"[a-z]+", name.lower())}
-    for head, classes in (("type", classifier.config.article_types), ("colour", classifier.config.colours)):
+def direction_target(classifier: Any, direction: Any) -> tuple[str, int, str] | None:
+    """What a direction is meant to change: (head, class index, label), from its description or name.
+
+    Shipped directions say what was measured ("… measured articleType:Shirts +0.31 …"); otherwise a
+    class named in the direction's name counts; "lightness" is measured on the pixels.
+    """
+    heads = {"articleType": ("type", classifier.config.article_types),
+             "baseColour": ("colour", classifier.config.colours)}
+    found = re.search(r"(articleType|baseColour):([^+\-−,;()]+?)(?:\s[+\-−]|\s*$|[,;()])", direction.description or "")
+    if found:
+        head, classes = heads[found.group(1)]
+        label = found.group(2).strip()
+        if label in classes:
+            return head, classes.index(label), label
+    if "lightness" in (direction.description or "").lower():
+        return "lightness", 0, "lightness"
+    words = {w.rstrip("s") for w in re.findall(r"[a-z]+", direction.name.lower())}
+    for head, classes in heads.values():
         for i, cls in enumerate(classes):
-            if cls != "Other" and cls.lower().rstrip("s") in words | {name.lower().rstrip("s")}:
+            if cls != "Other" and cls.lower().rstrip("s") in words:
                 return head, i, cls
     return None
 
 
-def class_probs(classifier: Any, images: torch.Tensor) -> dict[str, torch.Tensor]:
+def measures(classifier: Any, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Class probabilities of both heads and mean lightness in [0, 1] (N, 1)."""
     with torch.no_grad():
         type_logits, colour_logits = classifier(_to64(images))
-    return {"type": type_logits.softmax(1), "colour": colour_logits.softmax(1)}
+    lightness = ((images.clamp(-1, 1) + 1) / 2).mean(dim=(1, 2, 3))[:, None]
+    return {"type": type_logits.softmax(1), "colour": colour_logits.softmax(1), "lightness": lightness}
 
 
 def direction_rows(G: Any, classifier: Any, directions: list, inverted: np.ndarray, generated: np.ndarray,
                    strength: float = 2.0) -> list[tuple[str, str, float, float]]:
-    """Mean change of the direction's class probability at +strength σ: inverted vs generated designs."""
+    """Mean change of each direction's target at +strength σ: on inverted vs on generated designs."""
     from clothinggan.directions import apply_edits
 
-    base = {"inverted": class_probs(classifier, render(G, inverted)),
-            "generated": class_probs(classifier, render(G, generated))}
+    designs = {"inverted": inverted, "generated": generated}
+    base = {k: measures(classifier, render(G, ws)) for k, ws in designs.items()}
     rows = []
     for d in directions:
-        edited = {k: class_probs(classifier, render(G, apply_edits(ws, [(d, strength)])))
-                  for k, ws in (("inverted", inverted), ("generated", generated))}
-        target = class_index(classifier, d.name)
-        if target is None:  # unnamed component: judge it by the class it moves most on generated designs
-            best = max(((h, int((edited["generated"][h] - base["generated"][h]).mean(0).abs().argmax()))
-                        for h in ("type", "colour")),
-                       key=lambda hi: float((edited["generated"][hi[0]] - base["generated"][hi[0]]).mean(0)[hi[1]].abs()))
-            classes = classifier.config.article_types if best[0] == "type" else classifier.config.colours
-            target = (best[0], best[1], classes[best[1]] + " (largest change)")
+        edited = {k: measures(classifier, render(G, apply_edits(ws, [(d, strength)]))) for k, ws in designs.items()}
+        target = direction_target(classifier, d)
+        if target is None:  # judge it by the class it moves most on generated designs
+            change = {h: (edited["generated"][h] - base["generated"][h]).mean(0) for h in ("type", "colour")}
+            head = max(change, key=lambda h: float(change[h].abs().max()))
+            i = int(change[head].abs().argmax())
+            classes = classifier.config.article_types if head == "type" else classifier.config.colours
+            target = (head, i, f"{classes[i]} (largest change)")
         head, i, label = target
-        delta = {k: float((edited[k][head][:, i] - base[k][head][:, i]).mean()) for k in base}
+        delta = {k: float((edited[k][head][:, i] - base[k][head][:, i]).mean()) for k in designs}
         rows.append((d.name, label, delta["inverted"], delta["generated"]))
     return rows
 
