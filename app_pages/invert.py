@@ -31,12 +31,14 @@ with widgets.guard():
     left, mid, right = st.columns([2, 2, 2], gap="large")
     with left:
         st.subheader("Framing")
+        preview_slot = st.empty()  # the framed picture goes above the crop sliders that shape it
         h = st.slider("Keep from left to right", 0.0, 1.0, (0.0, 1.0), 0.01, key="crop_h")
         v = st.slider("Keep from top to bottom", 0.0, 1.0, (0.0, 1.0), 0.01, key="crop_v")
         crop = (h[0], v[0], h[1], v[1])
         crop = None if crop == (0.0, 0.0, 1.0, 1.0) else crop
         framed = frame_upload(photo, G.resolution, crop)
-        widgets.show_image(framed, f"What the model sees ({G.resolution}×{G.resolution} px)", widgets.CARD_PX)
+        widgets.show_image(framed, f"What the model sees ({G.resolution}×{G.resolution} px)", widgets.THUMB_PX,
+                           where=preview_slot)
     with mid:
         st.subheader("Find it")
         if st.button("Find this garment in the model", key="invert_fast", type="primary",
