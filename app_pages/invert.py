@@ -45,8 +45,11 @@ with widgets.guard():
                      icon=":material/search:", help="A fast guess (about a second)."):
             design = invert(G, photo, steps=0, crop=crop, filename=up.name)
             st.session_state[RESULT_KEY] = (up.file_id, design, "fast guess")
-        steps = st.slider("Refinement steps", 10, 1000, DEFAULT_REFINE_STEPS, 10, key="invert_steps",
-                          help="More steps fit the photo more closely but take longer.")
+        # On a CPU each step is a forward and backward pass of the generator: start small there.
+        default_steps = DEFAULT_REFINE_STEPS if G.device.type != "cpu" else min(DEFAULT_REFINE_STEPS, 50)
+        steps = st.slider("Refinement steps", 10, 1000, default_steps, 10, key="invert_steps",
+                          help="More steps fit the photo more closely but take longer; you can stop at any time "
+                               "and keep the best result so far.")
         if st.button("Refine", key="invert_refine", icon=":material/auto_fix_high:"):
             st.button("Stop", key="invert_stop", icon=":material/stop:",
                       help="Stops refining and keeps the best result so far.")

@@ -195,3 +195,30 @@ def test_refused_model_keeps_current(app: AppTest, tmp_path) -> None:
     assert not app.exception
     assert any("current one stays" in e.value for e in app.sidebar.error)
     assert app.session_state["model_spec"] == spec
+
+
+def test_switching_models_keeps_stores_apart(app: AppTest, tmp_path) -> None:
+    generate(app, "0-1")
+    app.button(key="add_all").click().run()
+    torch.manual_seed(1)
+    cfg = GeneratorConfig(resolution=16, z_dim=32, w_dim=32, mapping_layers=2, channels={4: 32, 8: 32, 16: 16})
+    other = tmp_path / "other.safetensors"
+    cg.save_generator(cg.Generator(StyleGAN2(cfg), name="other"), other)
+    app.radio(key="model_source").set_value("File path").run()
+    app.text_input(key="model_path").set_value(str(other)).run()
+    app.button(key="model_path_load").click().run()
+    assert not app.exception
+    assert app.session_state["model_spec"] == str(other)
+    app.run()
+    assert any("2 designs belong to model" in c.value for c in app.sidebar.caption)
+    stores = app.session_state["stores"]
+    assert sorted(len(s) for s in stores.values()) == [0, 2]
+
+
+def test_download_picker_lists_known_models(app: AppTest) -> None:
+    app.radio(key="model_source").set_value("Download").run()
+    assert not app.exception
+    from clothinggan import zoo
+
+    if zoo.MODELS:
+        assert app.selectbox(key="zoo_name").options

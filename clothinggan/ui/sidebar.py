@@ -75,10 +75,11 @@ def _zoo_picker() -> None:
         st.caption("No downloadable models are listed in this version.")
         return
     name = st.selectbox("Known models", list(zoo.MODELS), key="zoo_name",
-                        format_func=lambda k: zoo.MODELS[k].get("title", k))
+                        format_func=lambda k: getattr(zoo.MODELS[k], "title", k))
     info = zoo.MODELS[name]
-    st.caption(" · ".join(str(x) for x in (f"{info.get('resolution', '?')} px", info.get("licence", ""),
-                                              info.get("description", "")) if x))
+    facts = (f"{getattr(info, 'resolution', '?')} px", getattr(info, "licence", ""), getattr(info, "description", ""))
+    st.caption(" · ".join(str(x) for x in facts if x))
+    st.caption("Downloaded once, checked against its checksum, then kept in the cache.")
     if st.button("Download and use", key="zoo_fetch"):
         bar = st.progress(0.0, text="Downloading…")
 
