@@ -222,3 +222,38 @@ def test_download_picker_lists_known_models(app: AppTest) -> None:
 
     if zoo.MODELS:
         assert app.selectbox(key="zoo_name").options
+
+
+def test_import_npz_round_trip_and_wrong_model(app: AppTest, tmp_path) -> None:
+    from clothinggan.latents import Design, LatentStore
+    import numpy as np
+
+    generate(app, "0-2")
+    app.button(key="add_all").click().run()
+    exported = store_of(app).to_npz_bytes()
+    store_of(app).clear()
+    app.switch_page("app_pages/library.py").run()
+    app.file_uploader(key="import_npz").set_value(("designs.npz", exported, "application/octet-stream")).run()
+    ok(app)
+    assert [d.name for d in store_of(app)] == ["seed 0", "seed 1", "seed 2"]
+
+    foreign = LatentStore(model_id="another-model")
+    foreign.add(Design(ws=np.zeros((6, 32), np.float32), model_id="another-model", name="x"))
+    app.file_uploader(key="import_npz").set_value(("other.npz", foreign.to_npz_bytes(), "application/octet-stream")).run()
+    assert not app.exception
+    assert len(app.error) == 1 and "model" in app.error[0].value
+    assert len(store_of(app)) == 3
+
+
+def test_refine_with_progress(app: AppTest) -> None:
+    app.switch_page("app_pages/invert.py").run()
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 60), (20, 30, 200)).save(buf, format="PNG")
+    app.file_uploader(key="invert_upload").set_value(("coat.png", buf.getvalue(), "image/png")).run()
+    app.slider(key="invert_steps").set_value(10)
+    app.button(key="invert_refine").click().run()
+    ok(app)
+    result = app.session_state["invert_result"]
+    assert result[1].provenance["kind"] == "inverted" and result[1].provenance["steps"] == 10
+    app.button(key="invert_add").click().run()
+    assert len(store_of(app)) == 1
