@@ -1,10 +1,14 @@
 """Library: the session's designs (rename, reorder, delete, export/import) and the shared team library."""
+import time
+
 import streamlit as st
 
+from clothinggan.errors import ClothingGANError
 from clothinggan.latents import LatentStore
 from clothinggan.ui import resources, sidebar, state, widgets
 
 IMPORTED_KEY = "imported_files"
+TEAM_LIST_MAX = 60  # each row loads and renders its design; a longer list belongs in a search
 
 
 def rename(store, design_id: str, key: str) -> None:
@@ -92,14 +96,26 @@ with widgets.guard():
         entries = library.list(G.fingerprint)
         if not entries:
             st.info("Nothing saved for this model yet.", icon=":material/inventory_2:")
-        for entry in entries:
-            c1, c2, c3, c4 = st.columns([4, 3, 1, 1], vertical_alignment="center")
-            c1.markdown(f"**{entry.name}**  \n{entry.describe()}")
-            c2.caption(f"by {entry.author or 'anonymous'}")
+        shown = entries[:TEAM_LIST_MAX]
+        if len(entries) > len(shown):
+            st.caption(f"The {len(shown)} most recently saved of {len(entries)}.")
+        for entry in shown:
+            c0, c1, c2, c3, c4 = st.columns([1, 4, 3, 2, 1], vertical_alignment="center")
+            try:
+                saved = library.load(entry.id)
+            except ClothingGANError as exc:  # one damaged row must not hide the others
+                saved = None
+                c0.caption(widgets.one_sentence(exc))
+            if saved is not None:
+                widgets.show_image(resources.render(G, saved.ws)[0], None, 64, where=c0)
+            c1.markdown(f"**{entry.name}**")
+            c1.caption(entry.describe())
+            c2.caption(f"by {entry.author or 'anonymous'} · "
+                       f"{time.strftime('%d %b %Y %H:%M', time.localtime(entry.updated))}")
             loaded = entry.id in store
-            if c3.button("In session" if loaded else "Load", key=f"lib_load_{entry.id}", disabled=loaded,
+            if c3.button("Loaded" if loaded else "Load", key=f"lib_load_{entry.id}", disabled=loaded or saved is None,
                          icon=":material/download_done:" if loaded else ":material/add:"):
-                widgets.add_to_store(store, library.load(entry.id))
+                widgets.add_to_store(store, saved)
                 st.rerun()  # redraw the session tab above, which ran before this click was handled
             if c4.button("", key=f"lib_del_{entry.id}", icon=":material/delete:", help="Delete from the team library"):
                 library.delete(entry.id)
