@@ -67,8 +67,12 @@ with widgets.guard():
             else:
                 d = direction_from_component(comps, i, dir_name.strip(), span[0], span[1] + 1, source="user",
                                              description=f"PC {i}, named in the PCA explorer")
-                save_user_direction(G, d, overwrite=True)
-                st.success(f"Saved “{d.name}”: it is now a slider on Attribute edit.")
+                try:
+                    save_user_direction(G, d, overwrite=True)
+                except ValueError as exc:  # e.g. the model already ships a direction of that name
+                    st.error(widgets.one_sentence(exc))
+                else:
+                    st.success(f"Saved “{d.name}”: it is now a slider on Attribute edit.")
 
     st.subheader("Map of garments")
     st.caption(f"{resources.SCATTER_SAMPLES} random garments placed by two components. Click a point to see it.")

@@ -257,3 +257,15 @@ def test_refine_with_progress(app: AppTest) -> None:
     assert result[1].provenance["kind"] == "inverted" and result[1].provenance["steps"] == 10
     app.button(key="invert_add").click().run()
     assert len(store_of(app)) == 1
+
+
+def test_vanished_model_offers_the_way_back(app: AppTest, tmp_path) -> None:
+    gone = tmp_path / "gone.safetensors"
+    app.session_state["model_spec"] = str(gone)
+    app.run()
+    assert not app.exception
+    assert any("could not be loaded" in e.value for e in app.sidebar.error)
+    app.button(key="model_recover").click().run()
+    ok(app)
+    assert app.session_state["model_spec"] != str(gone)
+    assert len(app.image) >= 8

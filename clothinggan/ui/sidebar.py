@@ -122,7 +122,15 @@ def render():
     and the sidebar slot where ``store_summary`` goes once the page has run (so it counts its changes)."""
     with st.sidebar:
         with widgets.guard():
-            G = current_model()
+            try:
+                G = current_model()
+            except ClothingGANError as exc:
+                # The session's model went away (a deleted file, a changed cache): offer the way back.
+                st.error(f"The model in use could not be loaded. {widgets.one_sentence(exc)}")
+                if state.model_spec() != resources.default_spec():
+                    st.button("Use the built-in model", key="model_recover", on_click=state.set_model_spec,
+                              args=(resources.default_spec(),))
+                return None, None
             model_summary(G)
             model_picker(G)
             st.divider()
