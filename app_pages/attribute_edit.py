@@ -18,8 +18,10 @@ def range_key(design_id: str, name: str) -> str:
 
 
 def reset(design_id: str, directions) -> None:
+    # Forgetting the widgets' state (rather than writing defaults into it) lets each slider start
+    # again from its own default, without Streamlit's "value set twice" warning.
     for d in directions:
-        st.session_state[slider_key(design_id, d.name)] = float(d.default_strength)
+        st.session_state.pop(slider_key(design_id, d.name), None)
         st.session_state.pop(range_key(design_id, d.name), None)
 
 

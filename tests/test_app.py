@@ -269,3 +269,20 @@ def test_vanished_model_offers_the_way_back(app: AppTest, tmp_path) -> None:
     ok(app)
     assert app.session_state["model_spec"] != str(gone)
     assert len(app.image) >= 8
+
+
+def test_edit_reset_returns_sliders_to_default(app: AppTest) -> None:
+    generate(app, "0")
+    app.button(key="add_all").click().run()
+    app.switch_page("app_pages/pca_explorer.py").run()
+    app.button(key="pca_compute").click().run()
+    app.text_input(key="pca_dir_name").set_value("Length")
+    app.button(key="FormSubmitter:name_component-Save direction").click().run()
+    app.switch_page("app_pages/attribute_edit.py").run()
+    slider = next(s for s in app.slider if s.label == "Length")
+    slider.set_value(1.5).run()
+    assert next(s for s in app.slider if s.label == "Length").value == 1.5
+    app.button(key="edit_reset").click().run()
+    ok(app)
+    assert not app.warning or all("placeholder" in w.value for w in app.warning)
+    assert next(s for s in app.slider if s.label == "Length").value == 0.0
