@@ -1,4 +1,6 @@
 """Upload & edit: find a photographed garment in the model (a fast guess, then optional refinement)."""
+import time
+
 import streamlit as st
 
 from clothinggan.errors import ImageInputError
@@ -7,6 +9,8 @@ from clothinggan.uploads import MAX_UPLOAD_BYTES, frame_upload, read_upload
 from clothinggan.ui import resources, sidebar, state, widgets
 
 RESULT_KEY = "invert_result"
+REFINING_KEY = "invert_refining"  # True while a refinement runs; Stop's new run waits for its result
+STOP_WAIT_S = 180
 
 with widgets.guard():
     G = sidebar.current_model()
@@ -69,9 +73,13 @@ with widgets.guard():
                     return False
                 return True
 
-            design = invert(G, photo, steps=int(steps), crop=crop, filename=up.name, progress=progress)
-            label = f"refined, {design.provenance.get('steps', steps)} steps"
-            st.session_state[RESULT_KEY] = (up.file_id, design, label + (" (stopped)" if interrupted else ""))
+            st.session_state[REFINING_KEY] = True
+            try:
+                design = invert(G, photo, steps=int(steps), crop=crop, filename=up.name, progress=progress)
+                label = f"refined, {design.provenance.get('steps', steps)} steps"
+                st.session_state[RESULT_KEY] = (up.file_id, design, label + (" (stopped)" if interrupted else ""))
+            finally:
+                st.session_state[REFINING_KEY] = False
             if interrupted:
                 raise interrupted[0]
             bar.empty()
@@ -79,6 +87,12 @@ with widgets.guard():
 
     with right:
         st.subheader("Result")
+        if st.session_state.get(REFINING_KEY):
+            # Stop starts a new run while the old one finishes its current steps: wait for its best result.
+            with st.spinner("Stopping after the current steps and keeping the best result so far…"):
+                deadline = time.monotonic() + STOP_WAIT_S
+                while st.session_state.get(REFINING_KEY) and time.monotonic() < deadline:
+                    time.sleep(0.25)
         result = st.session_state.get(RESULT_KEY)
         if result is None or result[0] != up.file_id or result[1].model_id != G.fingerprint:
             st.info("Press “Find this garment in the model”.", icon=":material/search:")

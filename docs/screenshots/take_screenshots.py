@@ -71,7 +71,7 @@ async def main() -> None:
             except OSError:
                 time.sleep(0.2)
         page = next(t for t in targets if t["type"] == "page")
-        async with websockets.connect(page["webSocketDebuggerUrl"], max_size=100 * 2**20) as ws:
+        async with websockets.connect(page["webSocketDebuggerUrl"], max_size=100 * 2**20, ping_interval=None, max_queue=None) as ws:
             counter = 0
 
             async def call(method: str, **params):
