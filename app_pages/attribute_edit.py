@@ -3,7 +3,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from clothinggan.directions import edit_design, load_directions
+from clothinggan.directions import delete_user_direction, edit_design, load_directions
 from clothinggan.ui import resources, sidebar, state, widgets
 
 PCA_PAGE = "app_pages/pca_explorer.py"
@@ -41,6 +41,11 @@ def editor(G, store, design, directions) -> None:
                 span = st.slider("Layers this direction moves", 0, G.num_ws - 1, (start, end - 1),
                                  key=range_key(design.id, d.name),
                                  help="Low layers change the shape, high layers colours and details.")
+                st.caption("From the model." if d.source == "model" else "Named by you in the PCA explorer.")
+                if d.source == "user" and st.button("Delete this direction", key=f"deldir_{d.name}",
+                                                    icon=":material/delete:"):
+                    delete_user_direction(G, d.name)
+                    st.rerun(scope="app")
             if span != (start, end - 1):
                 d = replace(d, layer_start=span[0], layer_end=span[1] + 1)
             if strength != 0:

@@ -286,3 +286,19 @@ def test_edit_reset_returns_sliders_to_default(app: AppTest) -> None:
     ok(app)
     assert not app.warning or all("placeholder" in w.value for w in app.warning)
     assert next(s for s in app.slider if s.label == "Length").value == 0.0
+
+
+def test_user_direction_can_be_deleted(app: AppTest) -> None:
+    generate(app, "0")
+    app.button(key="add_all").click().run()
+    app.switch_page("app_pages/pca_explorer.py").run()
+    app.button(key="pca_compute").click().run()
+    app.text_input(key="pca_dir_name").set_value("Hem")
+    app.button(key="FormSubmitter:name_component-Save direction").click().run()
+    app.switch_page("app_pages/attribute_edit.py").run()
+    assert any(s.label == "Hem" for s in app.slider)
+    app.button(key="deldir_Hem").click().run()
+    app.run()
+    ok(app)
+    assert not any(s.label == "Hem" for s in app.slider)
+    assert any("no named directions" in i.value for i in app.info)
