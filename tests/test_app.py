@@ -302,3 +302,17 @@ def test_user_direction_can_be_deleted(app: AppTest) -> None:
     ok(app)
     assert not any(s.label == "Hem" for s in app.slider)
     assert any("no named directions" in i.value for i in app.info)
+
+
+def test_core_package_never_imports_streamlit() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, pkgutil, importlib, clothinggan\n"
+            "for m in pkgutil.walk_packages(clothinggan.__path__, 'clothinggan.'):\n"
+            "    if not m.name.startswith('clothinggan.ui'):\n"
+            "        try: importlib.import_module(m.name)\n"
+            "        except ImportError: pass\n"
+            "print('streamlit' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stderr[-2000:]
