@@ -84,10 +84,12 @@ with widgets.guard():
     samples = resources.scatter_samples(G, G.fingerprint)
     coords = project(samples, comps, in_sigma=True)
     frame = pd.DataFrame({"x": coords[:, cx], "y": coords[:, cy], "index": np.arange(len(samples))})
-    scatter = px.scatter(frame, x="x", y="y", hover_data=["index"], height=420,
+    scatter = px.scatter(frame, x="x", y="y", height=420,
                          labels={"x": f"PC {cx} (σ)", "y": f"PC {cy} (σ)"})
     scatter.update_layout(margin=dict(l=10, r=10, t=10, b=10), template="plotly_white")
-    scatter.update_traces(marker=dict(size=8, color="#B4465A", opacity=0.7))
+    scatter.update_traces(marker=dict(size=8, color="#B4465A", opacity=0.7), customdata=frame[["index"]],
+                          hovertemplate=f"Garment %{{customdata[0]}}<br>PC {cx}: %{{x:+.1f}}σ<br>"
+                                        f"PC {cy}: %{{y:+.1f}}σ<extra></extra>")
     left, right = st.columns([3, 2], gap="large")
     with left:
         event = st.plotly_chart(scatter, key="pca_scatter", on_select="rerun", selection_mode="points")

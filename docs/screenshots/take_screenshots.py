@@ -50,6 +50,7 @@ SHOTS = [
     ("/attribute-edit", "attribute_edit", []),
     ("/pca-explorer", "pca_explorer", []),
     ("/pca-explorer", "pca_explorer_strip", [SCROLL.format(y=620), 2]),
+    ("/pca-explorer", "pca_explorer_map", [SCROLL.format(y=1250), 3, "CLICK_POINT", 8]),
     ("/upload", "upload", ["UPLOAD", 8, click("Find this garment"), 10]),
     ("/library", "library", []),
     ("/library", "library_team", [click("Team", "[role=tab]"), 3, click("Save all"), 6, click("Team", "[role=tab]"), 2]),
@@ -92,6 +93,14 @@ async def main() -> None:
                 for action in actions:
                     if isinstance(action, (int, float)):
                         await asyncio.sleep(action)
+                    elif action == "CLICK_POINT":  # a real mouse click on a scatter point (plotly selection)
+                        found = await call("Runtime.evaluate", expression=(
+                            "(() => { const p = document.querySelectorAll('.scatterlayer .point');"
+                            " const b = p[Math.floor(p.length / 3)].getBoundingClientRect();"
+                            " return JSON.stringify([b.x + b.width / 2, b.y + b.height / 2]); })()"))
+                        x, y = json.loads(found["result"]["value"])
+                        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+                            await call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
                     elif action == "UPLOAD":
                         doc = await call("DOM.getDocument", depth=-1, pierce=True)
                         node = await call("DOM.querySelector", nodeId=doc["root"]["nodeId"], selector="input[type=file]")
