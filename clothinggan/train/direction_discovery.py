@@ -61,26 +61,40 @@ def _classify(G: Any, clf: torch.nn.Module, ws: np.ndarray, batch: int = 64) -> 
 
 
 def measure(G: Any, clf: torch.nn.Module, direction: NamedDirection, base_ws: np.ndarray,
-            k: float = 3.0) -> Measurement:
-    """Measure one direction on base designs (N, num_ws, w_dim) between strength −k and +k."""
+            k: float = 3.0, target: str | None = None) -> Measurement:
+    """Measure one direction on base designs (N, num_ws, w_dim) between strength −k and +k.
+
+    Without ``target`` the class (or lightness) that moves most is reported; ``towards`` is always
+    what the positive end gains, so names describe the slider as it is.
+    """
     lo = _classify(G, clf, apply_edits(base_ws, [(direction, -k)]))
     hi = _classify(G, clf, apply_edits(base_ws, [(direction, +k)]))
     image_change = float(np.abs(hi["images"] - lo["images"]).mean()) + 1e-6
-    candidates: list[tuple[float, str, str, str]] = []  # (effect, target, towards, away)
+    candidates: list[tuple[float, str, str, str]] = []  # (signed effect on target, target, towards, away)
     config = clf.config
     for head, names in (("articleType", config.article_types), ("baseColour", config.colours)):
         delta = (hi[head] - lo[head]).mean(axis=0)
+        gain, loss = names[int(np.argmax(delta))], names[int(np.argmin(delta))]
         for j, cls in enumerate(names):
-            if cls == "Other":
-                continue
-            partner = names[int(np.argmin(delta))] if delta[j] > 0 else names[int(np.argmax(delta))]
-            towards, away = (cls, partner) if delta[j] > 0 else (partner, cls)
-            candidates.append((float(delta[j]), f"{head}:{cls}", towards, away))
+            if cls != "Other":
+                candidates.append((float(delta[j]), f"{head}:{cls}", gain, loss))
     d_light = float((hi["lightness"] - lo["lightness"]).mean())
     # Lightness moves less than probabilities do; ×3 puts a clear darkening on the same footing.
     candidates.append((3 * d_light, "lightness", "lighter" if d_light > 0 else "darker",
                        "darker" if d_light > 0 else "lighter"))
-    effect, target, towards, away = max(candidates, key=lambda c: abs(c[0]))
+    if target is not None:
+        chosen = [c for c in candidates if c[1] == target]
+        if not chosen:
+            raise ValueError(f"unknown measurement target {target!r}")
+        effect, target, towards, away = chosen[0]
+        if target == "lightness":
+            towards, away = ("lighter", "darker") if effect > 0 else ("darker", "lighter")
+    else:
+        effect, target, towards, away = max(candidates, key=lambda c: abs(c[0]))
+        if target != "lightness":  # report the class the positive end gains
+            head = target.split(":")[0]
+            target = f"{head}:{towards}"
+            effect = max(c[0] for c in candidates if c[1] == target)
     return Measurement(name=direction.name, component=direction.component,
                        layers=direction.layers(base_ws.shape[1]), target=target, effect=effect,
                        image_change=image_change, clarity=abs(effect) / image_change,
@@ -101,7 +115,7 @@ def discover_component_directions(G: Any, clf: torch.nn.Module, components: Comp
                                   seed: int = 123) -> list[tuple[NamedDirection, Measurement]]:
     """For each of the top components pick its cleanest layer range and name it by what it changes.
 
-    The positive end of every returned direction is its ``towards`` (the vector is flipped if needed).
+    The name describes the positive end of the slider (what it gains).
     """
     seeds = list(np.random.RandomState(seed).randint(0, 2**31 - 1, size=n_designs))
     base = G.seeds_to_ws(seeds, psi=psi).cpu().numpy()
@@ -120,11 +134,10 @@ def discover_component_directions(G: Any, clf: torch.nn.Module, components: Comp
         if name in used:
             name = f"{name} (PC {i})"
         used.add(name)
-        sign = 1.0 if m.effect >= 0 else -1.0
         description = (f"PC {i} on ws {m.layers[0]}–{m.layers[1] - 1}: measured {m.target} "
-                       f"{abs(m.effect):+.2f} from −{k:g}σ to +{k:g}σ")
-        named = replace(d, name=name, vector=d.vector * sign, source="model", description=description)
-        found.append((named, replace(m, name=name, effect=abs(m.effect))))
+                       f"{m.effect:+.2f} from −{k:g}σ to +{k:g}σ")
+        named = replace(d, name=name, source="model", description=description)
+        found.append((named, replace(m, name=name)))
     return found
 
 
@@ -182,7 +195,7 @@ def build_directions(G: Any, clf: torch.nn.Module, components: Components, top: 
         if target == "lightness":  # the boundary points to lighter; "Darker" must point the other way
             d = replace(d, vector=-d.vector)
         # Pick the layer range where it acts most cleanly, as for components.
-        best = max((measure(G, clf, replace(d, layer_start=s, layer_end=e), base)
+        best = max((measure(G, clf, replace(d, layer_start=s, layer_end=e), base, target=target)
                     for s, e in candidate_ranges(G.num_ws).values()), key=lambda m: m.clarity)
         d = replace(d, layer_start=best.layers[0], layer_end=best.layers[1])
         directions.append(d)
