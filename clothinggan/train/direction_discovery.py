@@ -74,7 +74,9 @@ def measure(G: Any, clf: torch.nn.Module, direction: NamedDirection, base_ws: np
     config = clf.config
     for head, names in (("articleType", config.article_types), ("baseColour", config.colours)):
         delta = (hi[head] - lo[head]).mean(axis=0)
-        gain, loss = names[int(np.argmax(delta))], names[int(np.argmin(delta))]
+        named = np.array([n != "Other" for n in names])  # "Other" names nothing a designer wants
+        gain = names[int(np.argmax(np.where(named, delta, -np.inf)))]
+        loss = names[int(np.argmin(np.where(named, delta, np.inf)))]
         for j, cls in enumerate(names):
             if cls != "Other":
                 candidates.append((float(delta[j]), f"{head}:{cls}", gain, loss))
