@@ -180,6 +180,9 @@ WANTED = {"Dress": "articleType:Dresses", "Darker": "lightness", "Kurta": "artic
           "Jeans": "articleType:Jeans", "T-shirt": "articleType:Tshirts", "Shirt": "articleType:Shirts"}
 
 
+MIN_EFFECT = 0.05  # smallest measured change (probability or 3×lightness) worth a slider
+
+
 def build_directions(G: Any, clf: torch.nn.Module, components: Components, top: int = 12,
                      n_designs: int = 48) -> tuple[list[NamedDirection], list[Measurement]]:
     """Measured PCA directions plus supervised ones for wanted labels, each measured the same way."""
@@ -199,6 +202,8 @@ def build_directions(G: Any, clf: torch.nn.Module, components: Components, top: 
         # Pick the layer range where it acts most cleanly, as for components.
         best = max((measure(G, clf, replace(d, layer_start=s, layer_end=e), base, target=target)
                     for s, e in candidate_ranges(G.num_ws).values()), key=lambda m: m.clarity)
+        if abs(best.effect) < MIN_EFFECT:  # the model cannot draw it; a slider would promise too much
+            continue
         d = replace(d, layer_start=best.layers[0], layer_end=best.layers[1])
         directions.append(d)
         measurements.append(best)
