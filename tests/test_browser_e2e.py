@@ -128,7 +128,7 @@ def test_generate_add_edit_save_in_a_real_browser(app_url: str, shots: Path) -> 
 
         # Both designs are in the session's store, as the Library shows: the seed and its edit.
         page.get_by_role("link", name="Library").click()
-        expect(main.get_by_text("Browser test direction +1", exact=False).first).to_be_visible()
+        expect(main.get_by_text("edit of", exact=False).first).to_be_visible()
         assert main.locator("[data-testid='stImage'] img").count() >= 2
         page.screenshot(path=str(shots / "e2e-5-library.png"), full_page=True)
         browser.close()
