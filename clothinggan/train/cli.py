@@ -44,6 +44,31 @@ def until_timestamp(hhmm: str) -> float:
     return at.timestamp()
 
 
+class ThreadsFile:
+    """Applies the thread count written in a file, checked at most every ``every`` seconds.
+
+    On a 2-core machine a 2-thread run beside a test suite slows down many times over, while a
+    1-thread run stays steady: this lets the person at the machine move a long run between the
+    two without stopping it (``echo 1 > runs/NAME/threads``).
+    """
+
+    def __init__(self, path: str | Path, every: float = 30.0) -> None:
+        self.path, self.every, self.checked = Path(path), every, 0.0
+
+    def poll(self) -> None:
+        now = time.time()
+        if now - self.checked < self.every:
+            return
+        self.checked = now
+        try:
+            wanted = int(self.path.read_text().strip())
+        except (OSError, ValueError):
+            return
+        if wanted >= 1 and wanted != torch.get_num_threads():
+            torch.set_num_threads(wanted)
+            print(f"threads: {wanted}", flush=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="clothinggan train", description=__doc__.splitlines()[0])
     p.add_argument("--data", help="data set folder (images.zip + styles.csv)")
@@ -53,11 +78,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, help="images per step over all GPUs (default: the config's)")
     p.add_argument("--gamma", type=float, help="R1 weight (default: the config's)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
+    p.add_argument("--resume-from", metavar="MODEL",
+                   help="start from a trained model ('default' or a file): continue its training, or "
+                        "fine-tune it on your own --data; uses its recipe, and its full training state "
+                        "where one is shipped beside it")
     p.add_argument("--device", help="cpu, cuda, cuda:1 … (default: CUDA if available)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--compile", action="store_true", help="torch.compile the forward passes")
-    p.add_argument("--no-amp", action="store_true", help="train in fp32 on CUDA too")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                   help="bf16 autocast for synthesis and D; auto: on CUDA and on CPUs with native bf16 "
+                        "(AVX-512 BF16 or AMX), fp32 elsewhere (default auto)")
+    p.add_argument("--no-amp", action="store_true", help="same as --precision fp32")
+    p.add_argument("--threads-file", help="a file holding a thread count, re-read every 30 s: lets a long run "
+                                          "give a core back while other work runs, and take it again later")
     p.add_argument("--holdout", type=float, default=0.1, help="fraction of images held out for metrics")
     p.add_argument("--sample-every", type=float, default=2.0, help="kimg between sample grids")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
@@ -74,6 +108,9 @@ def build_export_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the .safetensors file to write")
     p.add_argument("--max-mb", type=float, default=20.0, help="store fp16 if fp32 would be larger")
     p.add_argument("--no-facts", action="store_true", help="skip <out>.json (meta, metrics, CPU speed)")
+    p.add_argument("--state", action="store_true",
+                   help="also write the run's complete training state beside the model (<out stem>.state.json "
+                        "+ .state-K.safetensors shards of at most 20 MB), so --resume-from continues it exactly")
     return p
 
 
@@ -86,6 +123,12 @@ def export_main(argv: Sequence[str]) -> int:
     info = json.loads(info_path.read_text()) if info_path.is_file() else {}
     path, meta = export_generator(run / "checkpoint.pt", args.out, data=info.get("data", ""), max_mb=args.max_mb)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): {json.dumps(meta)}")
+    if args.state:
+        from clothinggan.train.loop import trainer_from_checkpoint
+        from clothinggan.train.state_files import save_training_state
+
+        manifest = save_training_state(trainer_from_checkpoint(run / "checkpoint.pt"), path)
+        print(f"wrote {manifest} and its shards")
     if not args.no_facts:
         facts = write_facts(path, run, meta)
         print(f"wrote {path.with_suffix('.json')}: {facts['cpu_ms_per_image']}")
@@ -140,7 +183,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     run = Path(args.out)
     ckpt = run / "checkpoint.pt"
-    kwargs = dict(device=device, seed=args.seed, mixed_precision=not args.no_amp, compile=args.compile)
+    precision = "fp32" if args.no_amp else args.precision
+    amp = None if precision == "auto" else precision == "bf16"
+    kwargs = dict(device=device, seed=args.seed, mixed_precision=amp, compile=args.compile)
     if args.resume and ckpt.is_file():
         from clothinggan.train.configs import TrainConfig
 
@@ -151,12 +196,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         if args.resume:
             print(f"no checkpoint at {ckpt}; starting a new run", flush=True)
-        cfg = get_config(args.config)
+        init_path = state_manifest = None
+        if args.resume_from:
+            from clothinggan.train.resume import config_to_resume, model_path
+
+            init_path = model_path(args.resume_from)
+            cfg, state_manifest = config_to_resume(init_path, args.config)
+        else:
+            cfg = get_config(args.config)
         if args.batch:
             cfg.batch = args.batch
         if args.gamma is not None:
             cfg.r1_gamma = args.gamma
         trainer = Trainer(cfg, **kwargs)
+        if init_path is not None:
+            from clothinggan.train.resume import start_from_model
+
+            how = start_from_model(trainer, init_path, state_manifest)
+            print(f"started from {init_path} at kimg {trainer.kimg:.1f} ({how})", flush=True)
     if not args.data:
         raise SystemExit("clothinggan train: --data is required")
     t0 = time.time()
@@ -167,8 +224,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         run.mkdir(parents=True, exist_ok=True)
         (run / "run.json").write_text(json.dumps({"data": desc, "config": trainer.cfg.name,
                                                   "world_size": trainer.world, "device": str(device),
-                                                  "threads": torch.get_num_threads()}, indent=1))
-        print(f"{desc}; loaded in {time.time() - t0:.0f} s; device {device}, world size {trainer.world}", flush=True)
+                                                  "threads": torch.get_num_threads(),
+                                                  "precision": trainer.precision}, indent=1))
+        print(f"{desc}; loaded in {time.time() - t0:.0f} s; device {device}, {trainer.precision}, "
+              f"world size {trainer.world}", flush=True)
     stop_at = time.time() + args.minutes * 60 if args.minutes else None
     if args.until:
         stop_at = min(stop_at or math.inf, until_timestamp(args.until))
@@ -182,7 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, request_stop)
     train(trainer, reals, run, args.kimg, holdout=holdout, sample_every_kimg=args.sample_every,
           checkpoint_minutes=args.checkpoint_minutes, metrics_every_kimg=args.metrics_every,
-          metrics_n=args.metrics_n, stop_at=stop_at, should_stop=lambda: stop_requested["flag"])
+          metrics_n=args.metrics_n, stop_at=stop_at, should_stop=lambda: stop_requested["flag"],
+          on_step=ThreadsFile(args.threads_file).poll if args.threads_file else None)
     if dist_util.is_distributed():
         torch.distributed.destroy_process_group()
     return 0
