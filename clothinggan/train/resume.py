@@ -65,6 +65,7 @@ def start_from_model(trainer: Any, path: Path, manifest: Path | None = None) -> 
     trainer.G.load_state_dict(state)
     trainer.G_ema.load_state_dict(state)
     trainer.nimg = int(round(float(meta.get("kimg", 0.0)) * 1000))
+    trainer.step = int(meta.get("steps", 0))
     trainer.train_seconds = float(meta.get("train_minutes", 0.0)) * 60
     trainer.ada.p = float(meta.get("augment_p", 0.0))
     return "G and G_ema from the model; a new D"
