@@ -4,6 +4,7 @@ One place decides, so tests can redirect the cache with CLOTHINGGAN_CACHE.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -33,3 +34,12 @@ def write_atomic(path: str | Path, data: bytes) -> Path:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file, read in 1 MB chunks (model files can be GBs)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

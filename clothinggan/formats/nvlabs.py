@@ -5,7 +5,6 @@ once to safetensors (cached by the file's sha256), so no pickle is ever opened i
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -171,16 +170,8 @@ def convert_pickle(in_path: Path, out_path: Path) -> None:
 
 
 # -- the parent side -------------------------------------------------------------------------------
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def converted_path(path: Path) -> Path:
-    from clothinggan.paths import cache_dir
+    from clothinggan.paths import cache_dir, file_sha256
 
     return cache_dir("converted") / f"nvlabs-{file_sha256(path)}-v{CONVERTER_VERSION}.safetensors"
 

@@ -9,7 +9,6 @@ model and loads without unpickling anything. Adam's first moments are not stored
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import torch
 
 from clothinggan.errors import CheckpointError
+from clothinggan.paths import file_sha256
 from clothinggan.train.configs import TrainConfig
 
 STATE_FORMAT = "clothinggan-train-state"
@@ -29,14 +29,6 @@ def manifest_path(model_file: str | Path) -> Path:
     """``fashion64.safetensors`` → ``fashion64.state.json`` (beside it)."""
     model_file = Path(model_file)
     return model_file.with_name(model_file.stem + ".state.json")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _same_tensors(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
@@ -116,7 +108,7 @@ def save_training_state(trainer: Any, model_file: str | Path, shard_bytes: int =
         tmp = path.with_name(path.name + ".tmp")
         save_file(shard, str(tmp))
         tmp.replace(path)
-        files.append({"file": path.name, "sha256": _sha256(path), "tensors": len(shard)})
+        files.append({"file": path.name, "sha256": file_sha256(path), "tensors": len(shard)})
     for old in model_file.parent.glob(f"{stem}.state-*.safetensors"):
         if old.name not in {f["file"] for f in files}:
             old.unlink()
@@ -124,7 +116,7 @@ def save_training_state(trainer: Any, model_file: str | Path, shard_bytes: int =
               "step": trainer.step, "nimg": trainer.nimg, "train_seconds": trainer.train_seconds,
               "augment_p": trainer.ada.p, "ada_sum": trainer.ada._sum, "ada_count": trainer.ada._count,
               "world_size": trainer.world, "precision": trainer.precision,
-              "g_ema": {"file": model_file.name, "sha256": _sha256(model_file)} if ema_in_model else "shards",
+              "g_ema": {"file": model_file.name, "sha256": file_sha256(model_file)} if ema_in_model else "shards",
               "shards": files}
     write_atomic(manifest, (json.dumps(record, indent=1) + "\n").encode())
     return manifest
@@ -151,14 +143,14 @@ def _load_shards(manifest: Path, record: dict[str, Any]) -> dict[str, torch.Tens
         path = manifest.with_name(entry["file"])
         if not path.is_file():
             raise CheckpointError(path, "is missing: the training state is incomplete")
-        if _sha256(path) != entry["sha256"]:
+        if file_sha256(path) != entry["sha256"]:
             raise CheckpointError(path, "does not match the sha256 in its manifest (changed or corrupt)")
         tensors.update(load_file(str(path)))
     if record["g_ema"] != "shards":
         from clothinggan.checkpoints import read_safetensors
 
         model = manifest.with_name(record["g_ema"]["file"])
-        if not model.is_file() or _sha256(model) != record["g_ema"]["sha256"]:
+        if not model.is_file() or file_sha256(model) != record["g_ema"]["sha256"]:
             raise CheckpointError(model, "is not the model this training state was saved with; "
                                          "its G_ema is part of the state")
         _, ema, _ = read_safetensors(model)
