@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from clothinggan.errors import CheckpointError
-from clothinggan.networks import GeneratorConfig, StyleGAN2
+from clothinggan.networks import MAX_PARAMETERS, GeneratorConfig, StyleGAN2
 
 FORMAT_VERSION = 1
 MAX_CHECKPOINT_BYTES = 2 * 1024**3  # refuse anything larger than any StyleGAN2 generator needs
@@ -68,44 +68,107 @@ def save_state_safetensors(state: dict[str, torch.Tensor], config: GeneratorConf
 
 
 def read_safetensors(path: Path) -> tuple[GeneratorConfig, dict[str, torch.Tensor], dict[str, Any]]:
-    """Read our own format back: config from metadata, tensors as float32."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-    from safetensors import safe_open
+    """Read our own format back: config from metadata (checked against its bounds before any tensor
+    is read), then the tensors as float32."""
+    from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(path), framework="pt") as fh:
             metadata = fh.metadata() or {}
-        state = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(path, f"is a corrupt safetensors file ({exc})") from None
-    if "config" not in metadata:
-        raise CheckpointError(path, "is a safetensors file without a generator config (not a clothinggan model)")
-    try:
-        config = GeneratorConfig.from_json(metadata["config"])
-        meta = json.loads(metadata.get("meta", "{}"))
-    except (ValueError, TypeError) as exc:
-        raise CheckpointError(path, f"has an invalid generator config ({exc})") from None
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+            if "config" not in metadata:
+                raise CheckpointError(path, "is a safetensors file without a generator config "
+                                            "(not a clothinggan model)")
+            config, meta = _parse_metadata(path, metadata)
+            check_shapes(path, config, {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()})
+            state = {}
+            for key in fh.keys():
+                tensor = fh.get_tensor(key)
+                state[key] = tensor.float() if tensor.is_floating_point() else tensor
+    except CheckpointError:
+        raise
+    except (SafetensorError, OSError, ValueError, TypeError) as exc:
+        raise CheckpointError(path, f"is a corrupt safetensors file ({str(exc)[:200]})") from None
+    except (MemoryError, RuntimeError) as exc:
+        raise CheckpointError(path, f"could not be read: the server ran out of memory ({type(exc).__name__})") from None
     return config, state, meta
 
 
-def build_network(path: Path, config: GeneratorConfig, state: dict[str, torch.Tensor]) -> StyleGAN2:
-    """Instantiate the network and load ``state`` strictly; shape problems become CheckpointError."""
-    net = StyleGAN2(config)
-    own = net.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
+def _parse_metadata(path: Path, metadata: dict[str, str]) -> tuple[GeneratorConfig, dict[str, Any]]:
+    try:
+        config = GeneratorConfig.from_json(metadata["config"])
+        text = metadata.get("meta", "{}")
+        if len(text) > 1_000_000:
+            raise ValueError("its free-form metadata is larger than 1 MB")
+        meta = json.loads(text)
+        if not isinstance(meta, dict):
+            raise ValueError("its free-form metadata is not a JSON object")
+    except RecursionError:
+        raise CheckpointError(path, "has metadata nested too deeply to read") from None
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(path, f"has an invalid generator config ({str(exc)[:300]})") from None
+    return config, meta
+
+
+def check_tensor_views(path: Path, state: dict[str, Any]) -> None:
+    """Refuse tensors that claim more elements than their storage holds (stride-0 or overlapping
+    views): copying one would allocate far more than the file, a few bytes asking for gigabytes."""
+    total = 0
+    for key, tensor in state.items():
+        if not isinstance(tensor, torch.Tensor):
+            continue
+        try:
+            stored = tensor.untyped_storage().nbytes() // max(tensor.element_size(), 1)
+        except RuntimeError:
+            raise CheckpointError(path, f"tensor {str(key)[:80]} has no readable storage") from None
+        if tensor.numel() > stored:
+            raise CheckpointError(path, f"tensor {str(key)[:80]} claims {tensor.numel()} values but its "
+                                        f"file storage holds {stored}")
+        total += tensor.numel()
+    if total > 4 * MAX_PARAMETERS:
+        raise CheckpointError(path, f"holds {total / 1e6:.0f}M values, more than a StyleGAN2 generator has "
+                                    f"(at most {MAX_PARAMETERS // 10**6}M)")
+
+
+def expected_shapes(config: GeneratorConfig) -> dict[str, tuple[int, ...]]:
+    """The state dict's shapes for ``config``, from a network on the meta device (nothing allocated)."""
+    with torch.device("meta"):
+        return {k: tuple(v.shape) for k, v in StyleGAN2(config).state_dict().items()}
+
+
+def check_shapes(path: Path, config: GeneratorConfig, shapes: dict[str, tuple[int, ...]]) -> None:
+    """Refuse tensor names or shapes that do not form the generator ``config`` describes."""
+    own = expected_shapes(config)
+    missing = sorted(set(own) - set(shapes))
+    unexpected = sorted(set(shapes) - set(own))
     if missing or unexpected:
         raise CheckpointError(path, "tensors do not form a generator of this configuration "
                                     f"(missing: {missing[:4]}, unexpected: {unexpected[:4]})")
+    for key, shape in shapes.items():
+        if tuple(shape) != own[key]:
+            raise CheckpointError(path, f"tensor {key} has shape {tuple(shape)}, expected {own[key]}")
+
+
+def check_state(path: Path, config: GeneratorConfig, state: dict[str, torch.Tensor]) -> None:
+    """Refuse tensors that do not form the generator ``config`` describes, before anything is built."""
+    if not all(isinstance(t, torch.Tensor) for t in state.values()):
+        raise CheckpointError(path, "holds entries that are not tensors")
+    check_shapes(path, config, {k: tuple(t.shape) for k, t in state.items()})
     for key, tensor in state.items():
-        if tuple(tensor.shape) != tuple(own[key].shape):
-            raise CheckpointError(path, f"tensor {key} has shape {tuple(tensor.shape)}, "
-                                        f"expected {tuple(own[key].shape)}")
-        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+        if not tensor.is_floating_point():
+            raise CheckpointError(path, f"tensor {key} holds {tensor.dtype} values, not floating point")
+        if not torch.isfinite(tensor).all():
             raise CheckpointError(path, f"tensor {key} holds NaN or infinite values")
-    net.load_state_dict(state, strict=True)
+
+
+def build_network(path: Path, config: GeneratorConfig, state: dict[str, torch.Tensor]) -> StyleGAN2:
+    """Check ``state`` against the config, then instantiate the network and load it strictly."""
+    check_state(path, config, state)
+    try:
+        net = StyleGAN2(config)
+        net.load_state_dict(state, strict=True)
+    except (MemoryError, RuntimeError) as exc:  # allocation failure: the server is short of memory
+        raise CheckpointError(path, f"could not be built: the server ran out of memory "
+                                    f"({type(exc).__name__})") from None
     return net.eval()
 
 

@@ -20,8 +20,11 @@ from clothinggan.errors import CheckpointError
 from clothinggan.networks import GeneratorConfig
 
 CONVERTER_VERSION = 1  # bump when conversion output changes, so stale cache entries are ignored
-CONVERT_TIMEOUT_S = 600
+CONVERT_TIMEOUT_S = 60          # a 1024-px snapshot converts in a few seconds
+CONVERT_MEMORY_BYTES = 4 * 2**30  # address space of the converter: a 2 GB pickle and its tensors
 REFUSAL_PREFIX = "refused: "
+MEMORY_ENV = "CLOTHINGGAN_CONVERT_MEMORY"
+SECONDS_ENV = "CLOTHINGGAN_CONVERT_SECONDS"
 
 
 # -- state dict → config ---------------------------------------------------------------------------
@@ -71,6 +74,8 @@ def config_from_state(state: dict[str, torch.Tensor], init_kwargs: dict[str, Any
             conv_clamp=None if clamp is None else float(clamp))
     except KeyError as exc:
         raise ValueError(f"tensor {exc.args[0]} is missing") from None
+    except IndexError:  # a 0-d tensor where a matrix belongs
+        raise ValueError("a weight tensor has too few dimensions") from None
     _check_against_kwargs(config, kwargs)
     return config
 
@@ -79,19 +84,22 @@ def _check_against_kwargs(config: GeneratorConfig, kwargs: dict[str, Any]) -> No
     pairs = {"z_dim": config.z_dim, "w_dim": config.w_dim, "c_dim": config.c_dim,
              "img_resolution": config.resolution, "img_channels": config.img_channels}
     for name, derived in pairs.items():
-        if name in kwargs and kwargs[name] is not None and int(kwargs[name]) != derived:
+        if name in kwargs and kwargs[name] is not None and kwargs[name] != derived:
             raise ValueError(f"its constructor arguments say {name}={kwargs[name]} but its tensors say {derived}")
 
 
 def from_state_dict(path: Path, state: dict[str, Any], init_kwargs: dict[str, Any] | None,
                     source: str) -> tuple[GeneratorConfig, dict[str, torch.Tensor], dict[str, Any]]:
     """(config, state, meta) from a G_ema state dict with NVlabs names."""
+    from clothinggan.checkpoints import check_tensor_views
+
     if not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(path, "holds a state dict with values that are not tensors")
+    check_tensor_views(path, state)
     state = strip_filters(state)
     try:
         config = config_from_state(state, init_kwargs)
-    except ValueError as exc:
+    except (ValueError, TypeError, AttributeError, OverflowError) as exc:  # init_kwargs are untrusted data
         raise CheckpointError(path, f"does not hold a StyleGAN2 generator ({exc})") from None
     meta = {"format": source, "w_avg_source": "mapping.w_avg"}
     return config, state, meta
@@ -120,38 +128,71 @@ def read_nvlabs_state_dict(path: Path, state: dict[str, Any]) -> tuple[Generator
 
 
 # -- pickle → tensors (runs in the converter process) ----------------------------------------------
-def module_tensors(obj: Any, prefix: str = "") -> dict[str, torch.Tensor]:
+MAX_NODES = 200_000  # objects walked in one snapshot: NVlabs' 1024-px G has a few thousand
+MAX_DEPTH = 64       # module / kwargs nesting: NVlabs' is under 10
+
+
+class _Walk:
+    """A budget for walking unpickled data: shared sub-objects ("billion laughs") and deep nesting
+    would otherwise cost exponential time or a RecursionError."""
+
+    def __init__(self) -> None:
+        self.nodes = 0
+
+    def step(self, depth: int) -> None:
+        from clothinggan.formats.safe_unpickle import UnsafePickleError
+
+        self.nodes += 1
+        if self.nodes > MAX_NODES or depth > MAX_DEPTH:
+            raise UnsafePickleError(f"its objects nest deeper than {MAX_DEPTH} or number more than {MAX_NODES} "
+                                    "(not a network snapshot)")
+
+
+def module_tensors(obj: Any, prefix: str = "", walk: _Walk | None = None, depth: int = 0) -> dict[str, torch.Tensor]:
     """Walk a persistent object's ``_parameters``, persistent ``_buffers`` and ``_modules`` like
     ``state_dict()`` would, producing the same names."""
     from clothinggan.formats.safe_unpickle import PersistentObject, UnsafePickleError
 
+    walk = walk or _Walk()
+    walk.step(depth)
     if not isinstance(obj, PersistentObject):
         raise UnsafePickleError(f"{prefix or 'the generator'} is not a network module")
     state = obj.state
     skip = state.get("_non_persistent_buffers_set") or set()
     out: dict[str, torch.Tensor] = {}
     for group in ("_parameters", "_buffers"):
-        for name, tensor in (state.get(group) or {}).items():
+        params = state.get(group) or {}
+        if not isinstance(params, dict):
+            raise UnsafePickleError(f"{prefix}{group} is not a dict")
+        for name, tensor in params.items():
+            walk.step(depth + 1)
             if tensor is None or (group == "_buffers" and name in skip):
                 continue
             if not isinstance(tensor, torch.Tensor):
                 raise UnsafePickleError(f"{prefix}{name} is not a tensor")
             out[prefix + str(name)] = tensor
-    for name, child in (state.get("_modules") or {}).items():
+    children = state.get("_modules") or {}
+    if not isinstance(children, dict):
+        raise UnsafePickleError(f"{prefix}_modules is not a dict")
+    for name, child in children.items():
         if child is not None:
-            out.update(module_tensors(child, f"{prefix}{name}."))
+            out.update(module_tensors(child, f"{prefix}{name}.", walk, depth + 1))
     return out
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any, walk: _Walk | None = None, depth: int = 0) -> Any:
     """EasyDicts and numpy scalars → JSON-able plain values."""
+    walk = walk or _Walk()
+    walk.step(depth)
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): _plain(v, walk, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [_plain(v, walk, depth + 1) for v in value]
     if hasattr(value, "item") and not isinstance(value, torch.Tensor):
         return value.item()
-    return value
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return repr(value)[:200]  # anything else (a tensor in the kwargs) is kept only as text
 
 
 def convert_pickle(in_path: Path, out_path: Path) -> None:
@@ -181,10 +222,17 @@ def run_converter(path: Path, out: Path) -> None:
     package_root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
     cmd = [sys.executable, "-m", "clothinggan.formats.nvlabs", "convert", str(path), str(out)]
+    env[MEMORY_ENV] = str(CONVERT_MEMORY_BYTES)
+    env[SECONDS_ENV] = str(CONVERT_TIMEOUT_S)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CONVERT_TIMEOUT_S, env=env)
     except subprocess.TimeoutExpired:
-        raise CheckpointError(path, f"took longer than {CONVERT_TIMEOUT_S} s to convert") from None
+        raise CheckpointError(path, f"took longer than {CONVERT_TIMEOUT_S} s to convert, far more than "
+                                    "a network snapshot needs") from None
+    if proc.returncode < 0 or "MemoryError" in proc.stderr[-2000:]:
+        raise CheckpointError(path, f"was refused as an NVlabs pickle: converting it needed more than "
+                                    f"{CONVERT_MEMORY_BYTES // 2**30} GB of memory or {CONVERT_TIMEOUT_S} s, "
+                                    "far more than a network snapshot needs")
     if proc.returncode != 0:
         lines = [ln for ln in proc.stderr.splitlines() if ln.startswith(REFUSAL_PREFIX)]
         reason = lines[-1][len(REFUSAL_PREFIX):] if lines else f"the converter failed: {proc.stderr.strip()[-300:]}"
@@ -216,6 +264,30 @@ def read_nvlabs_pickle(path: str | Path) -> tuple[GeneratorConfig, dict[str, tor
     return config, state, meta
 
 
+def limit_resources() -> None:
+    """Cap the converter's own address space growth and CPU time (set by the parent in the env).
+
+    Set here rather than in a ``preexec_fn``, which is unsafe in the app's threaded server; the
+    limit counts from what the interpreter and torch already map, so only the pickle's growth counts.
+    """
+    import resource
+
+    try:
+        extra = int(os.environ.get(MEMORY_ENV, "0"))
+        seconds = int(os.environ.get(SECONDS_ENV, "0"))
+    except ValueError:
+        return
+    try:
+        if extra > 0:
+            with open("/proc/self/statm") as fh:
+                mapped = int(fh.read().split()[0]) * resource.getpagesize()
+            resource.setrlimit(resource.RLIMIT_AS, (mapped + extra, mapped + extra))
+        if seconds > 0:
+            resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 1))
+    except (OSError, ValueError):  # no /proc (macOS) or a hard limit already lower: the timeout remains
+        pass
+
+
 def main(argv: list[str]) -> int:
     """``python -m clothinggan.formats.nvlabs convert IN OUT.safetensors``."""
     from clothinggan.formats.safe_unpickle import UnsafePickleError
@@ -223,6 +295,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 3 or argv[0] != "convert":
         print("usage: python -m clothinggan.formats.nvlabs convert IN.pkl OUT.safetensors", file=sys.stderr)
         return 2
+    limit_resources()
     try:
         convert_pickle(Path(argv[1]), Path(argv[2]))
     except (UnsafePickleError, CheckpointError) as exc:

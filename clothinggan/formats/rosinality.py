@@ -33,12 +33,29 @@ KeyTable = list[tuple[str, str, str]]  # (rosinality key, NVlabs key, transform)
 
 
 def load_torch_file(path: Path) -> Any:
-    """torch.load with ``weights_only=True``; train.py's ``args`` Namespace is the one extra type."""
+    """torch.load with ``weights_only=True``; train.py's ``args`` Namespace is the one extra type.
+
+    A zip-form file is first checked from its directory (no bomb) and its CRCs verified, which
+    torch.load does not do: a bit-flipped file would otherwise load with silently changed weights.
+    """
+    from clothinggan.checkpoints import MAX_CHECKPOINT_BYTES
+    from clothinggan.formats.archives import ArchiveError, check_zip
+
+    with open(path, "rb") as fh:
+        is_zip = fh.read(4) == b"PK\x03\x04"
+    if is_zip:
+        try:
+            check_zip(path, max_total=MAX_CHECKPOINT_BYTES)
+        except ArchiveError as exc:
+            raise CheckpointError(path, f"was refused as a PyTorch file: {exc}") from None
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # zip errors, unpickling refusals, EOF: all mean "not loadable safely"
         raise CheckpointError(path, f"could not be loaded safely as a PyTorch file ({_summarise(exc)})") from None
+    except (MemoryError, RecursionError) as exc:  # not Exception subclasses to catch by accident
+        raise CheckpointError(path, f"could not be loaded: it needs more memory or nesting than allowed "
+                                    f"({type(exc).__name__})") from None
 
 
 def _summarise(exc: Exception) -> str:
@@ -90,7 +107,10 @@ def _count(state: dict[str, torch.Tensor], pattern: str) -> int:
 def config_from_g_ema(g_ema: dict[str, torch.Tensor]) -> GeneratorConfig:
     """Resolution from the toRGB count, channels from conv shapes, mapping from ``style.*``."""
     n_mlp = _count(g_ema, r"style\.(\d+)\.weight")
-    resolution = 4 * 2 ** _count(g_ema, r"to_rgbs\.(\d+)\.conv\.weight")
+    n_rgbs = _count(g_ema, r"to_rgbs\.(\d+)\.conv\.weight")
+    if n_rgbs > 8:
+        raise ValueError(f"it has {n_rgbs + 1} resolutions, more than a 1024-px StyleGAN2")
+    resolution = 4 * 2 ** n_rgbs
     if n_mlp == 0 or "input.input" not in g_ema:
         raise ValueError("no mapping layers (style.*) or constant input found")
     channels = {4: int(g_ema["input.input"].shape[1])}
@@ -127,6 +147,9 @@ def rosinality_from_object(path: Path, obj: dict[str, Any]) -> tuple[GeneratorCo
     g_ema = obj.get("g_ema")
     if not isinstance(g_ema, dict) or not all(isinstance(v, torch.Tensor) for v in g_ema.values()):
         raise CheckpointError(path, "has a g_ema entry that is not a state dict of tensors")
+    from clothinggan.checkpoints import check_tensor_views
+
+    check_tensor_views(path, g_ema)
     try:
         config = config_from_g_ema(g_ema)
     except (KeyError, ValueError, IndexError) as exc:
@@ -139,16 +162,33 @@ def rosinality_from_object(path: Path, obj: dict[str, Any]) -> tuple[GeneratorCo
     if missing or unexpected:
         raise CheckpointError(path, f"g_ema does not match the rosinality layout (missing: {missing[:4]}, "
                                     f"unexpected: {unexpected[:4]})")
-    state = {nv: TO_NVLABS[how](g_ema[ros]).to(torch.float32).contiguous().clone() for ros, nv, how in table}
+    try:
+        state = {nv: TO_NVLABS[how](g_ema[ros]).to(torch.float32).contiguous().clone() for ros, nv, how in table}
+    except (IndexError, RuntimeError) as exc:  # e.g. a 0-d noise buffer, a 2-element noise.weight
+        key = next((ros for ros, _, how in table if not _fits(g_ema[ros], how)), "a tensor")
+        raise CheckpointError(path, f"g_ema tensor {key} has the wrong shape for a rosinality generator "
+                                    f"({type(exc).__name__})") from None
     meta: dict[str, Any] = {"format": "rosinality", "layout": "train" if "g" in obj else "converted"}
     latent_avg = obj.get("latent_avg")
     if isinstance(latent_avg, torch.Tensor) and latent_avg.numel() == config.w_dim:
         state["mapping.w_avg"] = latent_avg.reshape(-1).to(torch.float32).clone()
         meta["w_avg_source"] = "latent_avg"
     else:
+        from clothinggan.checkpoints import check_shapes
+
+        shapes = {k: tuple(v.shape) for k, v in state.items()}
+        check_shapes(path, config, {**shapes, "mapping.w_avg": (config.w_dim,)})  # before running the mapping
         state["mapping.w_avg"] = mean_mapping_output(config, state)
         meta["w_avg_source"] = f"mean of {MEAN_LATENT_SAMPLES} mapping outputs, z = RandomState({MEAN_LATENT_SEED})"
     return config, state, meta
+
+
+def _fits(tensor: torch.Tensor, how: str) -> bool:
+    try:
+        TO_NVLABS[how](tensor)
+        return True
+    except (IndexError, RuntimeError):
+        return False
 
 
 def read_rosinality(path: str | Path) -> tuple[GeneratorConfig, dict[str, torch.Tensor], dict[str, Any]]:

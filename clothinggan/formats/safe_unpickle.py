@@ -64,7 +64,11 @@ def rebuild_tensor(storage: Any, offset: int, size: Any, stride: Any, requires_g
     # Hooks and metadata could only name callables; weights never need them.
     if not isinstance(storage, (torch.UntypedStorage, torch.TypedStorage)):
         raise UnsafePickleError("a tensor is not built on a storage")
-    return torch._utils._rebuild_tensor_v2(storage, offset, size, stride, False, collections.OrderedDict())
+    tensor = torch._utils._rebuild_tensor_v2(storage, offset, size, stride, False, collections.OrderedDict())
+    stored = tensor.untyped_storage().nbytes() // max(tensor.element_size(), 1)
+    if tensor.numel() > stored:  # a stride-0 view: copying it would allocate far beyond the file
+        raise UnsafePickleError(f"a tensor claims {tensor.numel()} values but its storage holds {stored}")
+    return tensor
 
 
 def rebuild_parameter(data: Any, requires_grad: bool = False, backward_hooks: Any = None) -> torch.Tensor:
