@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
 import numpy as np
-import sklearn
-from sklearn.decomposition import PCA, IncrementalPCA
+import torch
 
 from clothinggan.errors import LatentFormatError
 from clothinggan.paths import MODELS_DIR, cache_dir
@@ -27,12 +26,9 @@ FORMAT = "clothinggan-components"
 FORMAT_VERSION = 1
 SAMPLE_BATCH = 10_000  # small enough for a smooth progress bar, large enough to keep mapping efficient
 UNIT_NORM_TOLERANCE = 1e-3
-# Above this many bytes of samples (plus scikit-learn's centred copy), stream through IncrementalPCA:
-# the app's cloud machine has 2.7 GB. 100k samples of a 512-d W (205 MB) still get the exact PCA.
-MAX_SAMPLE_BYTES = 256 * 2**20
-# For N >> w_dim the covariance eigendecomposition is exact (the same answer as "full") and costs
-# one (w_dim x w_dim) matrix instead of an SVD of all N samples; scikit-learn has it since 1.5.
-_EXACT_SOLVER = "covariance_eigh" if tuple(int(p) for p in sklearn.__version__.split(".")[:2]) >= (1, 5) else "full"
+# z of the PCA samples come from numpy's PCG64 Generator: 3-4x faster than the legacy RandomState
+# that seeds_to_z must keep (NVlabs' convention), and a million samples are drawn per PCA.
+SAMPLE_RNG = "pcg64"
 
 
 @dataclass(frozen=True, eq=False)  # compared by identity: element-wise array equality is not a bool
@@ -109,7 +105,9 @@ def compute_components(G: Any, n_samples: int = 100_000, n_components: int | Non
                        progress: Progress | None = None, use_cache: bool = True) -> Components:
     """PCA of ``n_samples`` untruncated w of ``G`` (GANSpace's ``use_w``), cached on disk.
 
-    ``progress(fraction)`` is called while sampling (the PCA itself is a few seconds at the end).
+    Exact for any ``n_samples`` in constant memory: one streaming pass accumulates the float64
+    covariance of the mapped w (``CovarianceAccumulator``), then one ``eigh`` of w_dim x w_dim.
+    ``progress(fraction)`` is called after each batch of samples (the eigh at the end is instant).
     A second call with the same model and settings reads the cache and returns at once.
     """
     k = default_n_components(G.w_dim) if n_components is None else int(n_components)
@@ -126,10 +124,7 @@ def compute_components(G: Any, n_samples: int = 100_000, n_components: int | Non
                 return cached
         except LatentFormatError:
             pass  # a truncated or stale cache file is recomputed and overwritten
-    if n_samples * G.w_dim * 4 <= MAX_SAMPLE_BYTES:
-        comps = pca(sample_w(G, n_samples, seed, progress), k, model_id=G.fingerprint, seed=seed)
-    else:
-        comps = streamed_pca(G, n_samples, k, seed, progress)
+    comps = streamed_pca(G, n_samples, k, seed, progress)
     if use_cache:
         save_components(comps, path)
     _report(progress, 1.0)
@@ -148,48 +143,108 @@ def _w_batches(G: Any, n_samples: int, seed: int, progress: Progress | None) -> 
     """Yield (offset, batch of w) covering n_samples.
 
     Each batch has its own seed derived from (seed, batch index), so the sample is reproducible;
-    a remainder joins the last full batch, because IncrementalPCA cannot take a batch smaller than
-    n_components.
+    a remainder joins the last full batch (as it always has, so the batches, and therefore the
+    samples, of a given n_samples and seed stay the same).
     """
     sizes = [SAMPLE_BATCH] * (n_samples // SAMPLE_BATCH) or [0]
     sizes[-1] += n_samples % SAMPLE_BATCH
     start = 0
     for b, n in enumerate(sizes):
         batch_seed = int(np.random.SeedSequence([seed, b]).generate_state(1)[0])
-        yield start, as_float32(G.sample_ws(n, seed=batch_seed))
+        yield start, as_float32(G.sample_ws(n, seed=batch_seed, rng=SAMPLE_RNG))
         start += n
         _report(progress, 0.95 * start / n_samples)
 
 
 def pca(samples: np.ndarray, n_components: int, model_id: str = "", seed: int = 0) -> Components:
-    """Exact PCA of samples (N, w_dim) with scikit-learn, signs fixed so results are reproducible."""
-    x = np.asarray(samples, dtype=np.float32)
-    model = PCA(n_components=n_components, svd_solver=_EXACT_SOLVER, random_state=seed).fit(x)
-    return _components(model, model_id, int(x.shape[0]), seed)
+    """Exact PCA of in-memory samples (N, w_dim) with scikit-learn: the reference ``streamed_pca`` matches."""
+    from sklearn.decomposition import PCA  # scikit-learn costs ~1 s to import: only when asked for
+
+    x = np.asarray(samples)
+    x = x if x.dtype == np.float64 else x.astype(np.float32)
+    model = PCA(n_components=n_components, svd_solver="full", random_state=seed).fit(x)
+    return _components(model.components_, model.mean_, model.explained_variance_,
+                       model.explained_variance_ratio_, model_id, int(x.shape[0]), seed)
+
+
+class CovarianceAccumulator:
+    """Mean and covariance of a stream of batches (N_i, dim) in one pass and constant memory.
+
+    Sums are float64 and taken around a shift (the first batch's mean), so ``Σxxᵀ − n·mmᵀ`` does
+    not cancel catastrophically: the result equals the two-pass covariance to float64 rounding.
+    ``x.T @ x`` is numpy's symmetric rank-k update (BLAS syrk), half the work of a general product.
+    """
+
+    def __init__(self, dim: int) -> None:
+        self.dim = int(dim)
+        self.n = 0
+        self.shift: np.ndarray | None = None
+        self.sum = np.zeros(self.dim, dtype=np.float64)
+        self.gram = np.zeros((self.dim, self.dim), dtype=np.float64)
+
+    def add(self, batch: Any) -> None:
+        x = np.array(batch.detach().cpu().numpy() if hasattr(batch, "detach") else batch, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"batch must have shape (N, {self.dim}), got {x.shape}")
+        if not len(x):
+            return
+        if self.shift is None:
+            self.shift = x.mean(axis=0)
+        x -= self.shift
+        self.sum += x.sum(axis=0)
+        self.gram += x.T @ x
+        self.n += len(x)
+
+    def mean(self) -> np.ndarray:
+        if self.shift is None:
+            raise ValueError("no samples were added")
+        return self.shift + self.sum / self.n
+
+    def covariance(self) -> np.ndarray:
+        """The unbiased (N − 1) sample covariance, as scikit-learn's PCA uses."""
+        if self.n < 2:
+            raise ValueError(f"a covariance needs at least 2 samples, got {self.n}")
+        centred = self.gram - np.outer(self.sum, self.sum) / self.n
+        return (centred + centred.T) / (2 * (self.n - 1))
 
 
 def streamed_pca(G: Any, n_samples: int, n_components: int, seed: int = 0,
                  progress: Progress | None = None) -> Components:
-    """IncrementalPCA over batches of w, for samples too many to hold in memory at once."""
-    model = IncrementalPCA(n_components=n_components)
+    """Exact PCA of ``n_samples`` w of ``G``: float64 covariance over batches, then ``eigh``.
+
+    The same answer as scikit-learn's exact PCA of all samples held at once (``pca``), for any
+    number of samples: memory is one batch plus a w_dim x w_dim matrix.
+    """
+    acc = CovarianceAccumulator(G.w_dim)
     for _, batch in _w_batches(G, n_samples, seed, progress):
-        model.partial_fit(batch)
-    return _components(model, G.fingerprint, n_samples, seed)
+        acc.add(batch)
+    return pca_from_covariance(acc.covariance(), acc.mean(), n_components, G.fingerprint, acc.n, seed)
 
 
-def _components(model: PCA | IncrementalPCA, model_id: str, n_samples: int, seed: int) -> Components:
-    comps = model.components_.astype(np.float32)
+def pca_from_covariance(cov: np.ndarray, mean: np.ndarray, n_components: int, model_id: str = "",
+                        n_samples: int = 0, seed: int = 0) -> Components:
+    """Components from a covariance matrix: its top eigenvectors, variances and variance ratios."""
+    evals, evecs = np.linalg.eigh(np.asarray(cov, dtype=np.float64))
+    evals, evecs = np.clip(evals[::-1], 0.0, None), evecs[:, ::-1]
+    total = evals.sum()
+    ratio = evals / total if total > 0 else evals
+    return _components(evecs[:, :n_components].T, mean, evals[:n_components], ratio[:n_components],
+                       model_id, n_samples, seed)
+
+
+def _components(rows: np.ndarray, mean: np.ndarray, variance: np.ndarray, var_ratio: np.ndarray,
+                model_id: str, n_samples: int, seed: int) -> Components:
+    comps = np.array(rows, dtype=np.float64)
     comps /= np.linalg.norm(comps, axis=1, keepdims=True)
     comps *= _sign_flips(comps)[:, None]
-    return Components(components=comps, mean=model.mean_, stdev=np.sqrt(model.explained_variance_),
-                      var_ratio=model.explained_variance_ratio_, model_id=model_id,
-                      n_samples=n_samples, seed=seed, source="pca")
+    return Components(components=comps, mean=mean, stdev=np.sqrt(np.clip(variance, 0.0, None)),
+                      var_ratio=var_ratio, model_id=model_id, n_samples=n_samples, seed=seed, source="pca")
 
 
 def _sign_flips(comps: np.ndarray) -> np.ndarray:
     """+1/-1 per row so that each row's largest-magnitude entry is positive."""
     idx = np.abs(comps).argmax(axis=1)
-    return np.where(comps[np.arange(len(comps)), idx] < 0, -1.0, 1.0).astype(np.float32)
+    return np.where(comps[np.arange(len(comps)), idx] < 0, -1.0, 1.0)
 
 
 def as_float32(x: Any) -> np.ndarray:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Literal, Sequence
 
 import numpy as np
 import torch
@@ -170,14 +170,26 @@ class Generator:
         """Seeds → images, the common case in one call."""
         return self.synthesis(self.seeds_to_ws(seeds, psi), noise_mode)
 
-    def sample_ws(self, n: int, seed: int = 0, psi: float = 1.0, batch: int = 4096) -> torch.Tensor:
-        """n mapping outputs (n, w_dim) from a private RNG, for PCA and statistics."""
-        rng = np.random.RandomState(seed)
+    def sample_ws(self, n: int, seed: int = 0, psi: float = 1.0, batch: int = 4096,
+                  rng: Literal["randomstate", "pcg64"] = "randomstate") -> torch.Tensor:
+        """n mapping outputs (n, w_dim) from a private RNG, for PCA and statistics.
+
+        ``rng="randomstate"`` draws z with numpy's legacy RandomState (float64 Box-Muller, the
+        stream earlier results were computed with); ``"pcg64"`` with numpy's Generator (float32
+        ziggurat), 3-4x faster, for large samples such as a PCA's million.
+        """
+        if rng == "randomstate":
+            legacy = np.random.RandomState(seed)
+            draw = lambda m: legacy.randn(m, self.z_dim).astype(np.float32)  # noqa: E731
+        elif rng == "pcg64":
+            gen = np.random.Generator(np.random.PCG64(seed))
+            draw = lambda m: gen.standard_normal((m, self.z_dim), dtype=np.float32)  # noqa: E731
+        else:
+            raise ValueError(f"rng must be 'randomstate' or 'pcg64', got {rng!r}")
         out = []
         for i in range(0, n, batch):
-            z = rng.randn(min(batch, n - i), self.z_dim).astype(np.float32)
-            out.append(self.mapping(z, psi).cpu())
-        return torch.cat(out)
+            out.append(self.mapping(draw(min(batch, n - i)), psi).cpu())
+        return torch.cat(out) if out else torch.empty(0, self.w_dim)
 
     def __repr__(self) -> str:
         return (f"Generator({self.name!r}, {self.resolution}px, z_dim={self.z_dim}, w_dim={self.w_dim}, "

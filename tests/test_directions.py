@@ -46,7 +46,7 @@ def anisotropic_sampler(calls: list[int]):
     """W = 3 + N(0, 1) everywhere, plus N(0, 5²) along one known direction."""
     u = dominant_direction()
 
-    def sample_ws(n: int, seed: int = 0, psi: float = 1.0) -> torch.Tensor:
+    def sample_ws(n: int, seed: int = 0, psi: float = 1.0, rng: str = "randomstate") -> torch.Tensor:
         calls.append(n)
         rng = np.random.RandomState(seed)
         w = 3.0 + rng.randn(n, W_DIM) + 5.0 * rng.randn(n, 1) * u
@@ -97,18 +97,54 @@ def test_pca_is_deterministic_and_cached(G, monkeypatch, private_cache) -> None:
     assert compute_components(G, n_samples=4_000, n_components=5, seed=1).n_components == 5
 
 
-def test_large_samples_stream_through_incremental_pca(G, monkeypatch) -> None:
-    import clothinggan.components as components
+def test_streamed_pca_equals_exact_pca_of_the_same_samples(G) -> None:
+    """One streaming pass (float64 covariance + eigh) gives scikit-learn's exact PCA of all samples."""
+    from clothinggan.components import pca, sample_w
 
+    n, k = 20_005, 24
+    seen: list[float] = []
+    streamed = compute_components(G, n_samples=n, n_components=k, seed=5, use_cache=False, progress=seen.append)
+    exact = pca(sample_w(G, n, seed=5).astype(np.float64), k, model_id=G.fingerprint, seed=5)
+    cos = np.abs(np.sum(streamed.components[:20] * exact.components[:20], axis=1))
+    assert cos.min() >= 0.9999, cos
+    np.testing.assert_allclose(streamed.var_ratio, exact.var_ratio, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(streamed.stdev, exact.stdev, rtol=1e-5)
+    np.testing.assert_allclose(streamed.mean, exact.mean, atol=1e-5)
+    assert streamed.n_samples == n and seen == sorted(seen) and seen[-1] == 1.0 and len(seen) >= 3
+
+
+def test_covariance_accumulator_matches_two_pass_covariance_far_from_the_origin() -> None:
+    """Sums around a shift: a mean of 1e4 does not swamp a variance of 1e-2."""
+    from clothinggan.components import CovarianceAccumulator
+
+    rng = np.random.RandomState(0)
+    x = 1e4 + 0.1 * rng.randn(5_003, 6) @ rng.randn(6, 6)
+    acc = CovarianceAccumulator(6)
+    for chunk in np.array_split(x, 7):
+        acc.add(torch.from_numpy(chunk))
+    acc.add(np.empty((0, 6)))
+    np.testing.assert_allclose(acc.covariance(), np.cov(x, rowvar=False), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(acc.mean(), x.mean(axis=0), rtol=1e-12)
+    with pytest.raises(ValueError):
+        acc.add(np.zeros((3, 5)))
+
+
+def test_pca_samples_come_in_fixed_batches(G, monkeypatch) -> None:
     calls: list[int] = []
     monkeypatch.setattr(G, "sample_ws", anisotropic_sampler(calls))
-    exact = compute_components(G, n_samples=20_005, n_components=8, use_cache=False)
-    monkeypatch.setattr(components, "MAX_SAMPLE_BYTES", 1024)
-    streamed = compute_components(G, n_samples=20_005, n_components=8, use_cache=False)
-    assert calls == [10_000, 10_005] * 2  # the 5-sample tail joins the last batch, in both paths
-    assert abs(streamed.components[0] @ exact.components[0]) > 0.9999
-    assert streamed.stdev[0] == pytest.approx(exact.stdev[0], rel=1e-3)
-    assert streamed.var_ratio[0] == pytest.approx(exact.var_ratio[0], rel=1e-3)
+    compute_components(G, n_samples=20_005, n_components=8, use_cache=False)
+    assert calls == [10_000, 10_005]  # the 5-sample tail joins the last batch
+
+
+def test_sample_ws_rngs_are_reproducible_and_distinct(G) -> None:
+    legacy = G.sample_ws(50, seed=4)
+    fast = G.sample_ws(50, seed=4, rng="pcg64")
+    torch.testing.assert_close(G.sample_ws(50, seed=4, rng="pcg64"), fast, rtol=0, atol=0)
+    z = np.random.RandomState(4).randn(50, G.z_dim).astype(np.float32)
+    torch.testing.assert_close(legacy, G.mapping(z), rtol=0, atol=0)  # the legacy stream is unchanged
+    assert not torch.equal(legacy, fast)
+    with pytest.raises(ValueError):
+        G.sample_ws(5, rng="mt19937")
 
 
 def test_pca_on_the_real_tiny_generator_defaults_to_w_dim_components(G) -> None:
