@@ -81,7 +81,8 @@ with widgets.guard():
             done = st.session_state.setdefault(IMPORTED_KEY, set())
             if up is not None and up.file_id not in done:
                 done.add(up.file_id)
-                imported = LatentStore.from_npz_bytes(up.getvalue(), expected_model_id=G.fingerprint)
+                imported = LatentStore.from_npz_bytes(up.getvalue(), expected_model_id=G.fingerprint,
+                                                      expected_shape=(G.num_ws, G.w_dim))
                 added = store.merge(imported)
                 state.flash(f"Imported {len(added)} design(s) from {up.name}.")
                 st.rerun()

@@ -23,6 +23,10 @@ from clothinggan.errors import LatentFormatError, ModelMismatchError
 
 STORE_FORMAT = "clothinggan.latentstore"
 STORE_VERSION = 1
+MAX_DESIGNS = 10_000               # per design file; a session's working set is tens, a lookbook hundreds
+MAX_STORE_BYTES = 256 * 2**20      # declared contents of one design file (10,000 designs of 16×512 float32 is 330 MB)
+MAX_TEXT_CHARS = 64                # model ids and design ids
+MAX_NAME_CHARS = 200
 
 
 # -- Design ---------------------------------------------------------------------------------------
@@ -46,9 +50,22 @@ def normalise_provenance(provenance: Any) -> dict[str, Any]:
     if not isinstance(provenance, dict):
         raise LatentFormatError(f"A design's provenance must be a dict, got {type(provenance).__name__}.")
     try:
-        return json.loads(json.dumps(provenance, default=_json_default, allow_nan=False))
+        text = json.dumps(provenance, default=_json_default, allow_nan=False, ensure_ascii=False)
+        _check_unicode("provenance", text)
+        return json.loads(text)
+    except RecursionError:
+        raise LatentFormatError("A design's provenance is nested too deeply.") from None
     except (TypeError, ValueError) as exc:
-        raise LatentFormatError(f"A design's provenance must be plain JSON data (no NaN/inf): {exc}.") from None
+        raise LatentFormatError(f"A design's provenance must be plain JSON data (no NaN/inf): {str(exc)[:200]}.") from None
+
+
+def _check_unicode(label: str, text: str) -> None:
+    """Refuse lone surrogates, which no file, database or web page can encode."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise LatentFormatError(f"A design's {label} contains characters that are not valid Unicode "
+                                "(a lone surrogate).") from None
 
 
 def as_ws_array(ws: Any) -> np.ndarray:
@@ -108,7 +125,12 @@ class Design:
         if not isinstance(self.name, str):
             raise LatentFormatError(f"A design's name must be a string, got {type(self.name).__name__}.")
         if not isinstance(self.id, str) or not self.id:
-            raise LatentFormatError(f"A design's id must be a non-empty string, got {self.id!r}.")
+            raise LatentFormatError(f"A design's id must be a non-empty string, got {self.id!r:.40}.")
+        if len(self.name) > MAX_NAME_CHARS or len(self.id) > MAX_TEXT_CHARS or len(self.model_id) > MAX_TEXT_CHARS:
+            raise LatentFormatError(f"A design's name is limited to {MAX_NAME_CHARS} characters and its ids "
+                                    f"to {MAX_TEXT_CHARS}.")
+        for label, text in (("name", self.name), ("id", self.id), ("model id", self.model_id)):
+            _check_unicode(label, text)
         try:
             created = float(self.created)
         except (TypeError, ValueError):
@@ -233,13 +255,21 @@ def describe_provenance(provenance: dict[str, Any]) -> str:
 
 
 # -- LatentStore ----------------------------------------------------------------------------------
-def _unique_name(wanted: str, taken: set[str]) -> str:
-    """``wanted``, or "wanted (2)", "wanted (3)", … whichever is free first."""
+def _unique_name(wanted: str, taken: set[str], hints: dict[str, int] | None = None) -> str:
+    """``wanted``, or "wanted (2)", "wanted (3)", … whichever is free first.
+
+    ``hints`` remembers the last suffix given per name, so n designs of one name cost O(n) in all;
+    a freed "wanted (2)" is still found first.
+    """
     if wanted not in taken:
         return wanted
     n = 2
+    if hints is not None and f"{wanted} (2)" in taken:
+        n = hints.get(wanted, 2)
     while f"{wanted} ({n})" in taken:
         n += 1
+    if hints is not None:
+        hints[wanted] = n
     return f"{wanted} ({n})"
 
 
@@ -256,6 +286,8 @@ class LatentStore:
         self._model_id = model_id
         self._order: list[str] = []
         self._by_id: dict[str, Design] = {}
+        self._names: set[str] = set()  # kept alongside _by_id so adding is O(1), not O(n)
+        self._suffixes: dict[str, int] = {}
         self._lock = threading.RLock()
         for design in designs:
             self.add(design)
@@ -322,20 +354,21 @@ class LatentStore:
     def _add_unlocked(self, design: Design) -> Design:
         if design.id in self._by_id:  # adding the same design twice is a no-op, not a duplicate
             return self._by_id[design.id]
-        taken = {d.name for d in self._by_id.values()}
+        taken = self._names
         wanted = design.name.strip()
         if not wanted:
             n = len(self._order) + 1
             while f"Design {n}" in taken:
                 n += 1
             wanted = f"Design {n}"
-        name = _unique_name(wanted, taken)
+        name = _unique_name(wanted, taken, self._suffixes)
         if name != design.name:
             design = design.with_name(name)
         if self._model_id is None:
             self._model_id = design.model_id
         self._order.append(design.id)
         self._by_id[design.id] = design
+        self._names.add(design.name)
         return design
 
     def add(self, design: Design) -> Design:
@@ -371,9 +404,10 @@ class LatentStore:
             raise ValueError("a design's name cannot be empty")
         with self._lock:
             old = self.get(design_id)
-            taken = {d.name for d in self._by_id.values() if d.id != design_id}
-            new = old.with_name(_unique_name(name.strip(), taken))
+            self._names.discard(old.name)
+            new = old.with_name(_unique_name(name.strip(), self._names, self._suffixes))
             self._by_id[design_id] = new
+            self._names.add(new.name)
             return new
 
     def remove(self, design_id: str) -> Design:
@@ -382,6 +416,7 @@ class LatentStore:
             design = self.get(design_id)
             self._order.remove(design_id)
             del self._by_id[design_id]
+            self._names.discard(design.name)
             return design
 
     def move(self, design_id: str, new_index: int) -> None:
@@ -398,6 +433,8 @@ class LatentStore:
         with self._lock:
             self._order.clear()
             self._by_id.clear()
+            self._names.clear()
+            self._suffixes.clear()
 
     # -- serialisation ----------------------------------------------------------------------------
     def _snapshot(self) -> tuple[list[Design], tuple[int, int] | None]:
@@ -439,8 +476,15 @@ class LatentStore:
             tmp.unlink(missing_ok=True)
 
     @classmethod
-    def from_npz_bytes(cls, data: bytes, expected_model_id: str | None = None) -> LatentStore:
+    def from_npz_bytes(cls, data: bytes, expected_model_id: str | None = None,
+                       expected_shape: tuple[int, int] | None = None) -> LatentStore:
         """Read bytes written by ``to_npz_bytes`` (LatentFormatError/ModelMismatchError if unusable)."""
+        from clothinggan.formats.archives import ArchiveError, check_zip
+
+        try:
+            check_zip(data, max_total=MAX_STORE_BYTES + 2 * MAX_STORE_BYTES, max_members=4)
+        except ArchiveError as exc:
+            raise LatentFormatError(f"This design store file is corrupt or refused: {exc}.") from None
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as archive:
                 if "meta" not in archive.files or "ws" not in archive.files:
@@ -449,11 +493,13 @@ class LatentStore:
                 ws = archive["ws"]
         except LatentFormatError:
             raise
-        except Exception as exc:  # noqa: BLE001 - untrusted bytes: any parse failure means "corrupt"
-            raise LatentFormatError(f"This design store file is corrupt or not an npz archive ({exc}).") from None
+        except (Exception, MemoryError) as exc:  # noqa: BLE001 - untrusted bytes: any failure means "corrupt"
+            raise LatentFormatError(f"This design store file is corrupt or not an npz archive "
+                                    f"({str(exc)[:200]}).") from None
         if meta_arr.dtype.kind != "U" or meta_arr.size != 1:
             raise LatentFormatError("This design store's metadata is not a single JSON string.")
         header = _parse_header(str(meta_arr.reshape(-1)[0]))
+        _check_shape(header, expected_shape)
         if ws.dtype != np.dtype("<f4") and ws.dtype != np.dtype(">f4"):
             raise LatentFormatError(f"This design store's ws must be float32, found {ws.dtype}.")
         entries = header["designs"]
@@ -463,7 +509,8 @@ class LatentStore:
         return _build_store(header, [ws[i] for i in range(len(entries))], expected_model_id)
 
     @classmethod
-    def from_json(cls, text: str | bytes, expected_model_id: str | None = None) -> LatentStore:
+    def from_json(cls, text: str | bytes, expected_model_id: str | None = None,
+                  expected_shape: tuple[int, int] | None = None) -> LatentStore:
         """Read text written by ``to_json`` (LatentFormatError/ModelMismatchError if unusable)."""
         if isinstance(text, (bytes, bytearray)):
             try:
@@ -471,6 +518,7 @@ class LatentStore:
             except UnicodeDecodeError:
                 raise LatentFormatError("This design store file is not UTF-8 JSON.") from None
         header = _parse_header(text)
+        _check_shape(header, expected_shape)
         shape = tuple(header["shape"]) if header["shape"] else None
         arrays = []
         for i, entry in enumerate(header["designs"]):
@@ -485,37 +533,44 @@ class LatentStore:
         return _build_store(header, arrays, expected_model_id)
 
     @classmethod
-    def from_bytes(cls, data: bytes, expected_model_id: str | None = None) -> LatentStore:
+    def from_bytes(cls, data: bytes, expected_model_id: str | None = None,
+                   expected_shape: tuple[int, int] | None = None) -> LatentStore:
         """Read either format (npz archives start with the zip magic "PK"), e.g. an uploaded file."""
         if bytes(data[:2]) == b"PK":
-            return cls.from_npz_bytes(data, expected_model_id)
-        return cls.from_json(data, expected_model_id)
+            return cls.from_npz_bytes(data, expected_model_id, expected_shape)
+        return cls.from_json(data, expected_model_id, expected_shape)
 
     @classmethod
-    def load(cls, path: str | Path, expected_model_id: str | None = None) -> LatentStore:
+    def load(cls, path: str | Path, expected_model_id: str | None = None,
+             expected_shape: tuple[int, int] | None = None) -> LatentStore:
         """Read a store file written by ``save`` (either format)."""
         try:
             data = Path(path).read_bytes()
         except OSError as exc:
             raise LatentFormatError(f"Could not read the design store {path}: {exc.strerror or exc}.") from None
-        return cls.from_bytes(data, expected_model_id)
+        return cls.from_bytes(data, expected_model_id, expected_shape)
 
     def load_into(self, path_or_bytes: str | Path | bytes) -> list[Design]:
         """Merge a store file (path or raw bytes) into this store, all or nothing; returns those added.
 
         A file of another model, a malformed or corrupt file leaves this store exactly as it was.
         """
+        shape = self.shape
         if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
-            other = LatentStore.from_bytes(bytes(path_or_bytes), expected_model_id=self._model_id)
+            other = LatentStore.from_bytes(bytes(path_or_bytes), expected_model_id=self._model_id, expected_shape=shape)
         else:
-            other = LatentStore.load(path_or_bytes, expected_model_id=self._model_id)
+            other = LatentStore.load(path_or_bytes, expected_model_id=self._model_id, expected_shape=shape)
         return self.merge(other)
 
 
 def _parse_header(text: str) -> dict[str, Any]:
     """The store's JSON header, checked for format, version and field types."""
+    if len(text) > 2 * MAX_STORE_BYTES:
+        raise LatentFormatError(f"This design store is larger than {2 * MAX_STORE_BYTES // 2**20} MB.")
     try:
         header = json.loads(text)
+    except RecursionError:
+        raise LatentFormatError("This design store's metadata is nested too deeply to be a design store.") from None
     except ValueError:
         raise LatentFormatError("This design store's metadata is not valid JSON.") from None
     if not isinstance(header, dict) or header.get("format") != STORE_FORMAT:
@@ -526,12 +581,25 @@ def _parse_header(text: str) -> dict[str, Any]:
     designs, shape, model_id = header.get("designs"), header.get("shape"), header.get("model_id")
     if not isinstance(designs, list) or not all(isinstance(d, dict) for d in designs):
         raise LatentFormatError("This design store's design list is malformed.")
+    if len(designs) > MAX_DESIGNS:
+        raise LatentFormatError(f"This design store holds {len(designs)} designs; one file may hold at most "
+                                f"{MAX_DESIGNS}.")
     if model_id is not None and not isinstance(model_id, str):
         raise LatentFormatError("This design store's model id is not a string.")
     if designs and not (isinstance(shape, list) and len(shape) == 2
-                        and all(isinstance(n, int) and n > 0 for n in shape)):
-        raise LatentFormatError(f"This design store's shape {shape!r} is not (num_ws, w_dim).")
+                        and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape)):
+        raise LatentFormatError(f"This design store's shape {shape!r:.60} is not (num_ws, w_dim).")
+    if designs and len(designs) * shape[0] * shape[1] * 4 > MAX_STORE_BYTES:
+        raise LatentFormatError(f"This design store declares more than {MAX_STORE_BYTES // 2**20} MB of designs.")
     return header
+
+
+def _check_shape(header: dict[str, Any], expected_shape: tuple[int, int] | None) -> None:
+    """Designs of another shape than the current model's cannot be drawn: refuse them at import."""
+    shape = header.get("shape")
+    if expected_shape is not None and header["designs"] and tuple(shape) != tuple(expected_shape):
+        raise LatentFormatError(f"These designs have shape {tuple(shape)}, but the loaded model's designs have "
+                                f"shape {tuple(expected_shape)}: they belong to another model.")
 
 
 def _build_store(header: dict[str, Any], arrays: list[np.ndarray], expected_model_id: str | None) -> LatentStore:

@@ -1,0 +1,118 @@
+"""Hostile design files (issue 9, items 3 and 4): refused with a LatentFormatError in seconds, linear
+in the number of designs, wrong shapes refused at import, and the store left as it was.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import time
+import zipfile
+
+import numpy as np
+import pytest
+
+from clothinggan.errors import ClothingGANError, LatentFormatError
+from clothinggan.latents import MAX_DESIGNS, STORE_FORMAT, Design, LatentStore
+
+MODEL = "m" * 16
+SHAPE = (4, 8)
+
+
+def store_json(n: int, shape=SHAPE, name=lambda i: f"d{i}", model_id=MODEL) -> str:
+    raw = base64.b64encode(np.zeros(shape, "<f4").tobytes()).decode()
+    designs = [{"id": f"{i:032x}", "name": name(i), "provenance": {}, "created": 0.0, "ws": raw} for i in range(n)]
+    return json.dumps({"format": STORE_FORMAT, "version": 1, "model_id": model_id, "shape": list(shape),
+                       "designs": designs})
+
+
+def a_store() -> LatentStore:
+    store = LatentStore(model_id=MODEL)
+    store.add(Design(ws=np.ones(SHAPE, np.float32), model_id=MODEL, name="mine"))
+    return store
+
+
+def test_building_a_store_is_linear() -> None:
+    small, big = store_json(1000), store_json(8000)
+    t0 = time.perf_counter()
+    LatentStore.from_json(small)
+    t1 = time.perf_counter()
+    assert len(LatentStore.from_json(big)) == 8000
+    t2 = time.perf_counter()
+    assert t2 - t1 < 2.0 and (t2 - t1) < 20 * max(t1 - t0, 0.01)  # 8× the designs, not 64× the time
+
+
+def test_many_designs_of_one_name_stay_linear() -> None:
+    start = time.perf_counter()
+    store = LatentStore.from_json(store_json(5000, name=lambda i: "same"))
+    assert time.perf_counter() - start < 2.0
+    assert len(set(store.names())) == 5000
+
+
+def test_the_design_count_is_capped_with_a_clear_message() -> None:
+    with pytest.raises(LatentFormatError, match=f"at most {MAX_DESIGNS}"):
+        LatentStore.from_json(store_json(MAX_DESIGNS + 1, shape=(1, 1)))
+
+
+def test_wrong_shape_designs_are_refused_at_import_into_an_empty_store() -> None:
+    store = LatentStore(model_id=MODEL)
+    data = store_json(3, shape=(10, 128), model_id=None).encode()
+    with pytest.raises(LatentFormatError, match="another model"):
+        LatentStore.from_bytes(data, expected_model_id=MODEL, expected_shape=SHAPE)
+    assert len(store) == 0
+    held = a_store()
+    with pytest.raises(LatentFormatError):
+        held.load_into(data)
+    assert held.names() == ["mine"]
+
+
+def test_deeply_nested_design_files_are_refused() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    store = a_store()
+    for text in (deep, json.dumps({"format": STORE_FORMAT})[:-1] + ', "x": ' + deep + "}"):
+        with pytest.raises(LatentFormatError):
+            store.load_into(text.encode())
+    assert store.names() == ["mine"]
+
+
+def test_deep_provenance_is_refused() -> None:
+    nested: dict = {}
+    for _ in range(5000):
+        nested = {"a": nested}
+    with pytest.raises(LatentFormatError):
+        Design(ws=np.zeros(SHAPE, np.float32), model_id=MODEL, provenance=nested)
+
+
+def test_lone_surrogate_names_are_refused_at_import() -> None:
+    store = a_store()
+    with pytest.raises(LatentFormatError, match="Unicode"):
+        store.load_into(store_json(1, name=lambda i: "bad \ud800").encode())
+    with pytest.raises(LatentFormatError, match="Unicode"):
+        Design(ws=np.zeros(SHAPE, np.float32), model_id=MODEL, provenance={"note": "\udfff"})
+    assert store.names() == ["mine"]
+
+
+def test_an_npz_bomb_is_refused_from_declared_sizes() -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("ws.npy", b"\0" * 400 * 2**20)
+        archive.writestr("meta.npy", b"\0")
+    start = time.perf_counter()
+    store = a_store()
+    with pytest.raises(LatentFormatError, match="zip bomb"):
+        store.load_into(buf.getvalue())
+    assert time.perf_counter() - start < 2.0
+    assert store.names() == ["mine"]
+
+
+def test_a_bit_flipped_npz_is_refused() -> None:
+    data = bytearray(a_store().to_npz_bytes())
+    data[len(data) // 3] ^= 0x01
+    with pytest.raises(ClothingGANError):
+        LatentStore.from_npz_bytes(bytes(data))
+
+
+def test_a_good_store_still_round_trips() -> None:
+    store = a_store()
+    back = LatentStore.from_npz_bytes(store.to_npz_bytes(), expected_model_id=MODEL, expected_shape=SHAPE)
+    assert list(back) == list(store)
