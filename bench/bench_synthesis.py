@@ -1,8 +1,12 @@
-"""CPU synthesis time of our StyleGAN2 against a rosinality-style fused-modconv baseline, same process.
+"""CPU synthesis time of our StyleGAN2 against two baselines, same process, interleaved.
 
-The baseline folds each sample's style into its own weights and runs one grouped convolution per
-layer (rosinality's ``fused=True``); ours modulates activations and shares one weight per layer.
-Run: ``python bench/bench_synthesis.py [--quick]``.
+- rosinality: folds each sample's style into its own weights and runs one grouped convolution
+  per layer (rosinality's ``fused=True``); ours modulates activations and shares one weight.
+- previous: this repository's synthesis before 2026-12-03 (the autograd-ready path, default
+  layout); ours now runs inference with derived weights made once, in-place elementwise steps and
+  channels_last convolutions.
+The app's grid is timed both ways: 16 designs rendered one call each (as the app did) and in one
+batched call (as it does now). Run: ``python bench/bench_synthesis.py [--quick] [--threads 1]``.
 """
 from __future__ import annotations
 
@@ -79,36 +83,61 @@ def best_times(fns: list[Callable[[], torch.Tensor]], repeats: int) -> list[floa
     return best
 
 
-def compare(label: str, G: cg.Generator, batches: dict[int, int]) -> None:
-    """Print ours vs baseline for each batch size (value: repeats), after checking they agree.
+def previous_synthesis(net: StyleGAN2, ws: torch.Tensor) -> torch.Tensor:
+    """The synthesis as it ran before the inference path: grad mode on (nothing requires grad, so
+    nothing is recorded), which takes the original per-call code in the default layout."""
+    with torch.enable_grad():
+        return net.synthesis(ws)
 
-    ``net.synthesis`` is timed rather than ``G.synthesis``, so both sides skip the same facade work.
+
+def compare(label: str, G: cg.Generator, batches: dict[int, int], grid: int = 0) -> None:
+    """Print ours vs the baselines for each batch size (value: repeats), after checking they agree.
+
+    ``net.synthesis`` is timed rather than ``G.synthesis``, so every side skips the same facade work.
     """
     net = G.net
     with torch.no_grad():
-        ws = G.seeds_to_ws(list(range(max(batches))))
-        ours, base = net.synthesis(ws[:1]), baseline_synthesis(net, ws[:1])  # also the warm-up
-        diff = (ours - base).abs().max().item()
-        print(f"{label}: {G.resolution} px, {G.num_ws} ws, {torch.get_num_threads()} threads, "
-              f"max |ours - baseline| = {diff:.1e}")
+        ws = G.seeds_to_ws(list(range(max(max(batches), grid))))
+        n_check = min(len(ws), 16)
+        ours, prev = net.synthesis(ws[:n_check]), previous_synthesis(net, ws[:n_check])
+        base = baseline_synthesis(net, ws[:1])  # also the warm-up
+        print(f"{label}: {G.resolution} px, {G.num_ws} ws, {torch.get_num_threads()} thread(s); "
+              f"max |ours - previous| = {(ours - prev).abs().max().item():.1e} over {n_check} images, "
+              f"max |ours - rosinality| = {(ours[:1] - base).abs().max().item():.1e}")
         for batch, repeats in batches.items():
-            t_ours, t_base = best_times([lambda: net.synthesis(ws[:batch]),
-                                         lambda: baseline_synthesis(net, ws[:batch])], repeats)
-            print(f"  batch {batch:2d}: ours {t_ours * 1000 / batch:8.1f} ms/img   baseline "
-                  f"{t_base * 1000 / batch:8.1f} ms/img   ours/baseline {t_ours / t_base:5.2f}")
+            t_ours, t_prev, t_base = best_times([lambda: net.synthesis(ws[:batch]),
+                                                 lambda: previous_synthesis(net, ws[:batch]),
+                                                 lambda: baseline_synthesis(net, ws[:batch])], repeats)
+            print(f"  batch {batch:2d}: ours {t_ours * 1000:8.1f} ms ({t_ours * 1000 / batch:6.1f}/img)   "
+                  f"previous {t_prev * 1000:8.1f} ms   rosinality {t_base * 1000:8.1f} ms   "
+                  f"ours/previous {t_ours / t_prev:5.2f}   ours/rosinality {t_ours / t_base:5.2f}")
+        if grid:
+            one_by_one = lambda fn: [fn(net, ws[i:i + 1]) for i in range(grid)]  # noqa: E731
+            t_batched, t_prev_single, t_ours_single = best_times([
+                lambda: net.synthesis(ws[:grid]),
+                lambda: one_by_one(previous_synthesis),
+                lambda: one_by_one(lambda n, w: n.synthesis(w))], max(batches.values()))
+            print(f"  {grid}-design grid: one batched call (app now) {t_batched * 1000:7.1f} ms   "
+                  f"{grid} calls, previous code (app before) {t_prev_single * 1000:7.1f} ms   "
+                  f"{grid} calls, ours {t_ours_single * 1000:7.1f} ms   "
+                  f"now/before {t_batched / t_prev_single:5.2f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="one repeat per measurement")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--skip-512", action="store_true", help="only the embedded model")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     r = 1 if args.quick else 2
     torch.manual_seed(0)
-    big = StyleGAN2(GeneratorConfig(resolution=512, z_dim=512, w_dim=512, mapping_layers=8,
-                                    channels=ROSINALITY_512))
-    compare("random-weight 512 px, channel multiplier 2", cg.Generator(big, device="cpu"),
-            {1: r, 8: 1})  # one 512-px batch of 8 takes tens of seconds; once is enough
-    compare('load_generator("default")', cg.load_generator("default", device="cpu"), {1: 3 * r, 8: r})
+    compare('load_generator("default")', cg.load_generator("default", device="cpu"), {1: 10 * r, 16: 2 * r},
+            grid=16)
+    if not args.skip_512:
+        big = StyleGAN2(GeneratorConfig(resolution=512, z_dim=512, w_dim=512, mapping_layers=8,
+                                        channels=ROSINALITY_512))
+        compare("random-weight 512 px, channel multiplier 2", cg.Generator(big, device="cpu"), {1: r})
 
 
 if __name__ == "__main__":

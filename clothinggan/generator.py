@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from clothinggan.errors import InvalidSeedError
-from clothinggan.networks import GeneratorConfig, NoiseMode, StyleGAN2, seeds_to_z, set_fold_upsampling
+from clothinggan.networks import (GeneratorConfig, NoiseMode, StyleGAN2, seeds_to_z, set_channels_last,
+                                  set_fold_upsampling)
 
 MAX_SEED = 2**32 - 1  # np.random.RandomState accepts seeds in [0, 2**32)
 
@@ -71,6 +72,7 @@ class Generator:
         self.device = pick_device(device)
         self.net = net.to(self.device).eval().requires_grad_(False)
         set_fold_upsampling(self.net, self.device.type == "cuda")
+        set_channels_last(self.net, self.device.type == "cpu")
         self.config: GeneratorConfig = net.config
         self.name = name
         self.meta: dict[str, Any] = dict(meta or {})

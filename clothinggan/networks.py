@@ -304,6 +304,8 @@ class SynthesisLayer(nn.Module):
         super().__init__()
         self.up, self.resolution, self.conv_clamp = up, resolution, conv_clamp
         self.fold_up = False  # see set_fold_upsampling: faster on GPUs, slower on CPUs
+        self.channels_last = False  # see set_channels_last: faster oneDNN convolutions on CPUs
+        self._derived: tuple[tuple, dict[str, torch.Tensor]] | None = None
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1.0)
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 3, 3))
         self.bias = nn.Parameter(torch.zeros(out_channels))
@@ -312,6 +314,8 @@ class SynthesisLayer(nn.Module):
         self.register_buffer("resample_filter", blur_filter(), persistent=False)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: NoiseMode = "const") -> torch.Tensor:
+        if not torch.is_grad_enabled():
+            return self._inference(x, w, noise_mode)
         styles = self.affine(w)                                   # (N, in)
         weight = self.weight.to(x.dtype)
         dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()  # (N, out)
@@ -336,6 +340,64 @@ class SynthesisLayer(nn.Module):
         elif noise_mode != "none":
             raise ValueError(f"noise_mode must be 'const', 'random' or 'none', got {noise_mode!r}")
         return bias_act(x, self.bias, lrelu=True, clamp=self.conv_clamp)
+
+    def derived(self, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+        """Tensors that depend on the parameters only, made once and remade when a parameter changes.
+
+        Parameter versions are in the key, so an optimiser step or ``load_state_dict`` (both
+        in-place) invalidates the entry; a racing thread at worst builds the same tensors twice.
+        """
+        params = (self.weight, self.noise_strength, self.noise_const)
+        key = (dtype, self.weight.device, self.up, self.fold_up, self.channels_last,
+               *((id(t), t._version) for t in params))
+        cached = self._derived
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        weight = self.weight.detach().to(dtype)
+        out = {"dsq": weight.square().sum(dim=[2, 3]).t().contiguous(),  # (in, out) for the demodulation
+               "noise": (self.noise_const.to(dtype) * self.noise_strength.detach().to(dtype))}
+        if self.up and self.fold_up:
+            out["weight"] = fold_blur(weight, self.resample_filter).transpose(0, 1).contiguous(memory_format=fmt)
+        elif self.up:
+            out["weight"] = weight.transpose(0, 1).contiguous(memory_format=fmt)
+            blur = (self.resample_filter * 4.0).to(dtype)[None, None].repeat(weight.shape[0], 1, 1, 1)
+            out["blur"] = blur.contiguous(memory_format=fmt)
+        else:
+            out["weight"] = weight.contiguous(memory_format=fmt)
+        self._derived = (key, out)
+        return out
+
+    def _inference(self, x: torch.Tensor, w: torch.Tensor, noise_mode: NoiseMode) -> torch.Tensor:
+        """``forward`` without autograd: derived weights made once, elementwise steps in place.
+
+        The same maths in the same order; with ``channels_last`` oneDNN sums in another order, so
+        images differ from the default layout by float32 rounding (< 1e-5), not more.
+        """
+        d = self.derived(x.dtype)
+        styles = self.affine(w)
+        dcoefs = (styles.square() @ d["dsq"] + 1e-8).rsqrt()
+        x = x * styles[:, :, None, None]
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if self.up and self.fold_up:
+            x = F.conv_transpose2d(x, d["weight"], stride=2, padding=2)
+        elif self.up:
+            x = F.conv_transpose2d(x, d["weight"], stride=2)
+            x = F.conv2d(F.pad(x, [1, 1, 1, 1]), d["blur"], groups=x.shape[1])
+        else:
+            x = F.conv2d(x, d["weight"], padding=1)
+        x.mul_(dcoefs[:, :, None, None])
+        if noise_mode == "const":
+            x.add_(d["noise"])
+        elif noise_mode == "random":
+            noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device, dtype=x.dtype)
+            x.add_(noise * self.noise_strength.to(x.dtype))
+        elif noise_mode != "none":
+            raise ValueError(f"noise_mode must be 'const', 'random' or 'none', got {noise_mode!r}")
+        x.add_(self.bias.to(x.dtype).reshape(1, -1, 1, 1))
+        F.leaky_relu(x, 0.2, inplace=True).mul_(LRELU_GAIN)
+        return x if self.conv_clamp is None else x.clamp_(-self.conv_clamp, self.conv_clamp)
 
 
 class ToRGBLayer(nn.Module):
@@ -409,7 +471,7 @@ class SynthesisNetwork(nn.Module):
             x, img = block(x, img, ws[:, w_idx:w_idx + block.num_conv + 1], noise_mode)
             w_idx += block.num_conv
         assert img is not None
-        return img
+        return img.contiguous()  # channels_last inside (see set_channels_last), the usual layout outside
 
 
 class StyleGAN2(nn.Module):
@@ -437,6 +499,15 @@ def set_fold_upsampling(net: nn.Module, enabled: bool) -> None:
     for module in net.modules():
         if isinstance(module, SynthesisLayer):
             module.fold_up = enabled
+
+
+def set_channels_last(net: nn.Module, enabled: bool) -> None:
+    """Run inference convolutions in channels_last (NHWC): oneDNN's fast path on CPUs, 1.3-4x
+    faster per convolution there (the transposed ones most). Training and inversion, which record
+    a graph, keep the default layout."""
+    for module in net.modules():
+        if isinstance(module, SynthesisLayer):
+            module.channels_last = enabled
 
 
 def count_parameters(module: nn.Module) -> int:

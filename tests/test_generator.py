@@ -191,3 +191,41 @@ def test_folded_upsampling_gives_the_same_images(G: Generator) -> None:
     finally:
         set_fold_upsampling(G.net, G.device.type == "cuda")
     assert torch.allclose(plain, folded, atol=1e-4)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("noise_mode", ["const", "none"])
+def test_inference_path_matches_the_autograd_path(G: Generator, channels_last: bool, noise_mode: str) -> None:
+    """No-grad synthesis (derived weights, in-place steps, optional NHWC) = the training-time maths."""
+    from clothinggan.networks import set_channels_last
+
+    ws = G.seeds_to_ws([0, 1, 2, 3], psi=0.8)
+    try:
+        set_channels_last(G.net, channels_last)
+        with torch.no_grad():
+            fast = G.net.synthesis(ws, noise_mode)
+        with torch.enable_grad():
+            reference = G.net.synthesis(ws, noise_mode)
+    finally:
+        set_channels_last(G.net, G.device.type == "cpu")
+    assert fast.is_contiguous() and not reference.requires_grad
+    if channels_last:
+        torch.testing.assert_close(fast, reference, rtol=0, atol=1e-5)
+    else:
+        torch.testing.assert_close(fast, reference, rtol=0, atol=0)  # the same ops in the same order
+
+
+def test_inference_cache_follows_parameter_changes() -> None:
+    """Derived weights are keyed by parameter versions: an in-place update is seen at once."""
+    G = make_generator(seed=3)
+    ws = G.seeds_to_ws([5])
+    before = G.synthesis(ws)
+    layer = G.net.synthesis.b8.conv0
+    with torch.no_grad():
+        layer.weight.mul_(1.5).add_(0.1)
+        layer.noise_strength.fill_(0.9)
+    after = G.synthesis(ws)
+    with torch.enable_grad():
+        reference = G.net.synthesis(ws)
+    assert (after - before).abs().max() > 1e-3
+    torch.testing.assert_close(after, reference, rtol=0, atol=1e-5)
