@@ -164,8 +164,17 @@ class Generator:
 
     def seeds_to_ws(self, seeds: Sequence[int], psi: float = 1.0,
                     c: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
-        """Seeds → W+ codes (N, num_ws, w_dim), every layer the same truncated w."""
-        w = self.mapping(self.seeds_to_z(seeds), psi=psi, c=c)
+        """Seeds → W+ codes (N, num_ws, w_dim), every layer the same truncated w.
+
+        Each seed is mapped in a call of its own: a matrix product's rounding depends on how many
+        rows it gets, and a seed must give the same bits in every grid (image caches key on them).
+        """
+        z = self._tensor(self.seeds_to_z(seeds) if len(seeds) else np.zeros((0, self.z_dim), np.float32))
+        c_rows = None if c is None else self._tensor(c).reshape(len(z), -1)
+        with torch.no_grad():
+            rows = [self.net.mapping(z[i:i + 1], None if c_rows is None else c_rows[i:i + 1])
+                    for i in range(len(z))]
+            w = self.net.mapping.truncate(torch.cat(rows), float(psi)) if rows else z.new_empty(0, self.w_dim)
         return w.unsqueeze(1).repeat(1, self.num_ws, 1)
 
     def generate(self, seeds: Sequence[int], psi: float = 1.0, noise_mode: NoiseMode = "const") -> torch.Tensor:

@@ -1,12 +1,15 @@
 """Process-wide cached resources of the app: generators, rendered images, PCA components, the library.
 
 A model is loaded once per process (``st.cache_resource``) and shared by every session; rendered
-images are cached by (model fingerprint, ws bytes), with the model itself excluded from hashing.
+images are cached per W+ code by (model fingerprint, ws digest) in one LRU, so a grid renders
+only its new designs, in one batched call.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
 
@@ -45,23 +48,76 @@ def load_model(spec: str) -> cg.Generator:
 
 
 # -- rendering -------------------------------------------------------------------------------------
-@st.cache_data(max_entries=512, show_spinner=False)
-def _render(_G: cg.Generator, fingerprint: str, ws_bytes: bytes, shape: tuple[int, ...]) -> list[Image.Image]:
-    ws = np.frombuffer(ws_bytes, dtype=np.float32).reshape(shape).copy()
-    return cg.to_pil(_G.synthesis(ws))
+class ImageCache:
+    """A process-wide LRU of rendered images, one entry per W+ code, bounded by pixel bytes.
+
+    Keys are (model fingerprint, digest of the code's float32 bytes): a design renders once per
+    process whichever page or session shows it. Lookups hold a lock; synthesis runs outside it.
+    """
+
+    def __init__(self, max_bytes: int = 128 * 2**20) -> None:
+        self.max_bytes = int(max_bytes)
+        self._items: OrderedDict[tuple[str, bytes], Image.Image] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(fingerprint: str, ws: np.ndarray) -> tuple[str, bytes]:
+        return fingerprint, hashlib.blake2b(ws.tobytes(), digest_size=16).digest()
+
+    def get(self, key: tuple[str, bytes]) -> Image.Image | None:
+        with self._lock:
+            image = self._items.get(key)
+            if image is not None:
+                self._items.move_to_end(key)
+            return image
+
+    def put(self, key: tuple[str, bytes], image: Image.Image) -> None:
+        size = image.width * image.height * len(image.getbands())
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = image
+            self._bytes += size
+            while self._bytes > self.max_bytes and len(self._items) > 1:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= old.width * old.height * len(old.getbands())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+
+IMAGES = ImageCache()
 
 
 def render(G: cg.Generator, ws: Any) -> list[Image.Image]:
-    """Images of W+ codes (num_ws, w_dim) or (N, num_ws, w_dim), at the model's resolution (cached)."""
+    """Images of W+ codes (num_ws, w_dim) or (N, num_ws, w_dim), at the model's resolution.
+
+    Each code is cached on its own; the ones not cached yet are rendered in one batched call.
+    """
     arr = np.ascontiguousarray(np.asarray(ws, dtype=np.float32))
     if arr.ndim == 2:
         arr = arr[None]
-    return _render(G, G.fingerprint, arr.tobytes(), arr.shape)
+    keys = [IMAGES.key(G.fingerprint, code) for code in arr]
+    images = [IMAGES.get(k) for k in keys]
+    missing = [i for i, image in enumerate(images) if image is None]
+    if missing:
+        for i, image in zip(missing, cg.to_pil(G.synthesis(arr[missing]))):
+            IMAGES.put(keys[i], image)
+            images[i] = image
+    return images  # type: ignore[return-value]
 
 
 def render_designs(G: cg.Generator, designs: list) -> list[Image.Image]:
-    """One image per design, each cached on its own so a design renders once per process."""
-    return [render(G, d.ws)[0] for d in designs]
+    """One image per design, each cached on its own; the uncached ones in one batched call."""
+    if not designs:
+        return []
+    return render(G, np.stack([np.asarray(d.ws, dtype=np.float32) for d in designs]))
 
 
 # -- PCA ---------------------------------------------------------------------------------------------

@@ -1,0 +1,57 @@
+"""The app's image cache: one entry per design, only the missing ones rendered, in one batched call."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import clothinggan as cg
+from clothinggan.generator import Generator
+from clothinggan.latents import designs_from_seeds
+from clothinggan.networks import GeneratorConfig, StyleGAN2
+from clothinggan.ui import resources
+
+
+@pytest.fixture()
+def G(monkeypatch) -> Generator:
+    torch.manual_seed(0)
+    cfg = GeneratorConfig(resolution=16, z_dim=32, w_dim=32, mapping_layers=2, channels={4: 32, 8: 32, 16: 16})
+    G = Generator(StyleGAN2(cfg), name="tiny", device="cpu")
+    monkeypatch.setattr(resources, "IMAGES", resources.ImageCache())
+    return G
+
+
+def count_batches(G: Generator, monkeypatch) -> list[int]:
+    calls: list[int] = []
+    real = G.synthesis
+
+    def synthesis(ws, *args, **kwargs):
+        calls.append(len(ws))
+        return real(ws, *args, **kwargs)
+
+    monkeypatch.setattr(G, "synthesis", synthesis)
+    return calls
+
+
+def test_a_grid_renders_in_one_call_and_only_new_designs_render(G, monkeypatch) -> None:
+    calls = count_batches(G, monkeypatch)
+    first = designs_from_seeds(G, [0, 1, 2, 3], 0.7)
+    images = resources.render_designs(G, first)
+    assert calls == [4] and len(images) == 4
+    expected = cg.to_pil(G.net.synthesis(torch.as_tensor(np.stack([d.ws for d in first]))))
+    for got, want in zip(images, expected):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    more = designs_from_seeds(G, [2, 9, 0, 8, 3, 1], 0.7)
+    again = resources.render_designs(G, more)
+    assert calls == [4, 2]  # seeds 9 and 8, together (a seed maps to the same bits in any batch)
+    assert again[0] is images[2] and again[2] is images[0]
+    assert resources.render(G, first[1].ws)[0] is images[1] and calls == [4, 2]
+    assert resources.render_designs(G, []) == []
+
+
+def test_image_cache_is_bounded_by_bytes(G) -> None:
+    cache = resources.ImageCache(max_bytes=3 * 16 * 16 * 3)
+    for seed, image in enumerate(resources.render_designs(G, designs_from_seeds(G, range(5), 1.0))):
+        cache.put((G.fingerprint, bytes([seed])), image)
+    assert len(cache) == 3
+    assert cache.get((G.fingerprint, bytes([0]))) is None and cache.get((G.fingerprint, bytes([4]))) is not None
