@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 from sqlalchemy import (Column, Double, LargeBinary, MetaData, String, Table, Text, create_engine, delete,
@@ -129,7 +131,15 @@ class DesignLibrary:
     def __init__(self, url: str | None = None) -> None:
         self.url = url or default_url()
         self.engine = _make_engine(self.url)
+        # An in-memory library is one shared connection (StaticPool): two threads' transactions
+        # would interleave on it ("cannot commit - no transaction is active"), so they take turns.
+        self._turns = threading.Lock() if _is_sqlite_memory(self.url) else nullcontext()
         self._create_schema()
+
+    @contextmanager
+    def _connection(self, transaction: bool) -> Iterator[Connection]:
+        with self._turns, (self.engine.begin() if transaction else self.engine.connect()) as conn:
+            yield conn
 
     def _create_schema(self) -> None:
         try:
@@ -183,7 +193,7 @@ class DesignLibrary:
             if not isinstance(design, Design):
                 raise TypeError(f"the library saves Design objects, got {type(design).__name__}")
             rows.append(_encode(design, author, now))
-        with self.engine.begin() as conn:
+        with self._connection(transaction=True) as conn:
             for row in rows:
                 self._upsert(conn, row)
         return [LibraryEntry(id=r["id"], model_id=r["model_id"], name=r["name"],
@@ -194,7 +204,7 @@ class DesignLibrary:
         """Rename a saved design (KeyError if the library has no such design)."""
         if not isinstance(name, str) or not name.strip():
             raise ValueError("a design's name cannot be empty")
-        with self.engine.begin() as conn:
+        with self._connection(transaction=True) as conn:
             result = conn.execute(update(designs_table).where(designs_table.c.id == design_id)
                                   .values(name=name.strip(), updated=time.time()))
         if result.rowcount == 0:
@@ -202,7 +212,7 @@ class DesignLibrary:
 
     def delete(self, design_id: str) -> bool:
         """Delete a saved design; False if it was not there (e.g. a teammate deleted it first)."""
-        with self.engine.begin() as conn:
+        with self._connection(transaction=True) as conn:
             result = conn.execute(delete(designs_table).where(designs_table.c.id == design_id))
         return result.rowcount > 0
 
@@ -214,7 +224,7 @@ class DesignLibrary:
                        t.c.updated).order_by(t.c.updated.desc(), t.c.id)
         if model_id is not None:
             query = query.where(t.c.model_id == model_id)
-        with self.engine.connect() as conn:
+        with self._connection(transaction=False) as conn:
             rows = conn.execute(query).all()
         return [LibraryEntry(id=r.id, model_id=r.model_id, name=r.name, shape=_parse_shape(r.shape, r.id),
                              provenance=_parse_provenance(r.provenance, r.id), author=r.author,
@@ -223,17 +233,17 @@ class DesignLibrary:
     def __len__(self) -> int:
         from sqlalchemy import func
 
-        with self.engine.connect() as conn:
+        with self._connection(transaction=False) as conn:
             return int(conn.execute(select(func.count()).select_from(designs_table)).scalar_one())
 
     def __contains__(self, design_id: object) -> bool:
-        with self.engine.connect() as conn:
+        with self._connection(transaction=False) as conn:
             found = conn.execute(select(designs_table.c.id).where(designs_table.c.id == design_id)).first()
         return found is not None
 
     def load(self, design_id: str) -> Design:
         """The saved design with this id (KeyError if absent, LatentFormatError if its row is corrupt)."""
-        with self.engine.connect() as conn:
+        with self._connection(transaction=False) as conn:
             row = conn.execute(select(designs_table).where(designs_table.c.id == design_id)).first()
         if row is None:
             raise KeyError(f"no design with id {design_id!r} in the library")
