@@ -1,32 +1,49 @@
 """The persistent design library: saved designs that outlive a session and are shared within a team.
 
-SQLAlchemy Core over one ``designs`` table, SQLite in the user cache by default (WAL + busy timeout,
-so several app processes and threads can write at once) or any SQLAlchemy URL for a team server.
+SQLAlchemy Core over one ``designs`` table: SQLite in the user cache by default (WAL + busy timeout,
+so several app processes and threads can write at once), or PostgreSQL (psycopg 3) for a team server.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import math
 import os
+import re
 import threading
 import time
+import uuid
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
-from sqlalchemy import (Column, Double, LargeBinary, MetaData, String, Table, Text, create_engine, delete,
-                        event, insert, inspect, select, update)
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy import (Column, Double, Index, LargeBinary, MetaData, String, Table, Text, create_engine, delete,
+                        event, func, insert, inspect, select, text, update)
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
-from clothinggan.errors import LatentFormatError
+from clothinggan.errors import ClothingGANError, LatentFormatError
 from clothinggan.latents import Design, describe_provenance
 from clothinggan.paths import cache_dir
+
+log = logging.getLogger(__name__)
 
 URL_ENV = "CLOTHINGGAN_LIBRARY_URL"
 # Writers wait this long for another writer's lock instead of failing with "database is locked".
 BUSY_TIMEOUT_S = 30.0
+# Streamlit runs every session's script in its own thread; a rerun holds a connection for a few
+# queries at most, so 8 kept open plus 16 on demand serve dozens of designers without queueing.
+POOL_SIZE = 8
+POOL_OVERFLOW = 16
+POOL_TIMEOUT_S = 10.0
+CONNECT_TIMEOUT_S = 5
+RETRY_DELAY_S = 0.5
+PAGE_SIZE = 24
+# Any constant works: every clothinggan process takes this advisory lock to create the schema.
+SCHEMA_LOCK_KEY = 0x636C6F7468  # "cloth"
 
 metadata = MetaData()
 designs_table = Table(
@@ -41,6 +58,12 @@ designs_table = Table(
     Column("created", Double, nullable=False),          # when the design was made (Design.created)
     Column("updated", Double, nullable=False),          # when it was last saved or renamed
 )
+# Listings page through the most recently saved first; libraries made before this index get it at start.
+updated_index = Index("ix_designs_updated", designs_table.c.updated)
+
+
+class LibraryUnavailableError(ClothingGANError):
+    """The library's database could not be reached or refused the operation (server down, connection lost)."""
 
 
 def default_url() -> str:
@@ -48,9 +71,20 @@ def default_url() -> str:
     return os.environ.get(URL_ENV) or f"sqlite:///{cache_dir() / 'library.sqlite'}"
 
 
+def normalise_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` mean psycopg 3, the driver the team setup installs."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
 @dataclass(frozen=True)
 class LibraryEntry:
-    """One saved design without its ws: what a library listing needs, cheap to fetch by the hundred."""
+    """One saved design without its ws: what a library listing needs, cheap to fetch by the hundred.
+
+    copy_of: set by ``save`` when the id was another author's design, so this one was saved beside it.
+    """
 
     id: str
     model_id: str
@@ -60,23 +94,51 @@ class LibraryEntry:
     author: str | None
     created: float
     updated: float
+    copy_of: str | None = None
 
     def describe(self) -> str:
         return describe_provenance(self.provenance)
+
+
+@dataclass(frozen=True)
+class SkippedRow:
+    """A saved row that cannot be read, and why: listings skip it instead of failing."""
+
+    id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class LibraryPage:
+    """One page of a listing: its entries, how many rows match in all, and the unreadable rows skipped."""
+
+    entries: list[LibraryEntry]
+    total: int
+    offset: int
+    limit: int | None
+    skipped: list[SkippedRow]
+
+    @property
+    def pages(self) -> int:
+        return 1 if not self.limit else max(1, -(-self.total // self.limit))
 
 
 def _is_sqlite_memory(url: str) -> bool:
     return url in ("sqlite://", "sqlite:///:memory:") or url.startswith("sqlite:///:memory:?")
 
 
-def _make_engine(url: str) -> Engine:
+def _make_engine(url: str, pool_size: int) -> Engine:
     if _is_sqlite_memory(url):
         # One shared connection: otherwise every pooled connection would see its own empty database.
         engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
     elif url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S}, pool_size=pool_size,
+                               max_overflow=POOL_OVERFLOW, pool_timeout=POOL_TIMEOUT_S)
     else:
-        return create_engine(url, pool_pre_ping=True)
+        connect_args = {"connect_timeout": CONNECT_TIMEOUT_S} if url.startswith("postgresql+psycopg") else {}
+        # pre_ping: a connection the server dropped (restart, idle timeout) is replaced at checkout.
+        return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=POOL_OVERFLOW,
+                             pool_timeout=POOL_TIMEOUT_S, pool_recycle=1800, connect_args=connect_args)
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -91,63 +153,152 @@ def _make_engine(url: str) -> Engine:
     return engine
 
 
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _clean_text(value: str) -> str:
+    """The text with lone surrogates replaced: no database driver can encode them."""
+    return _SURROGATES.sub("\ufffd", value)
+
+
 def _encode(design: Design, author: str | None, now: float) -> dict[str, Any]:
-    return {"id": design.id, "model_id": design.model_id, "name": design.name,
+    return {"id": design.id, "model_id": design.model_id, "name": _clean_text(design.name),
             "ws": design.ws.astype("<f4").tobytes(), "shape": f"{design.num_ws},{design.w_dim}",
-            "provenance": json.dumps(design.provenance, ensure_ascii=False), "author": author,
-            "created": design.created, "updated": now}
+            "provenance": _clean_text(json.dumps(design.provenance, ensure_ascii=False)),
+            "author": _clean_text(author) if author else None, "created": design.created, "updated": now}
 
 
-def _parse_shape(text: str, design_id: str) -> tuple[int, int]:
+def copy_id(design_id: str, author: str | None) -> str:
+    """The id an author's own copy of someone else's design gets: the same on every re-save."""
+    return hashlib.sha256(f"{design_id}\x00{author or ''}".encode("utf-8", "replace")).hexdigest()[:32]
+
+
+def _parse_shape(text_: object, design_id: str) -> tuple[int, int]:
     try:
-        num_ws, w_dim = (int(part) for part in str(text).split(","))
+        num_ws, w_dim = (int(part) for part in str(text_).split(","))
     except ValueError:
-        raise LatentFormatError(f"The saved design {design_id} is corrupt: shape {text!r} is not "
+        raise LatentFormatError(f"The saved design {design_id} is corrupt: shape {text_!r} is not "
                                 f"'num_ws,w_dim'.") from None
     if num_ws < 1 or w_dim < 1:
-        raise LatentFormatError(f"The saved design {design_id} is corrupt: shape {text!r} is empty.")
+        raise LatentFormatError(f"The saved design {design_id} is corrupt: shape {text_!r} is empty.")
     return num_ws, w_dim
 
 
-def _parse_provenance(text: str, design_id: str) -> dict[str, Any]:
+def _parse_provenance(text_: object, design_id: str) -> dict[str, Any]:
     try:
-        provenance = json.loads(text)
-    except (TypeError, ValueError):
+        provenance = json.loads(text_)  # type: ignore[arg-type]
+    except (TypeError, ValueError, RecursionError):
         raise LatentFormatError(f"The saved design {design_id} is corrupt: its provenance is not JSON.") from None
     if not isinstance(provenance, dict):
         raise LatentFormatError(f"The saved design {design_id} is corrupt: its provenance is not an object.")
     return provenance
 
 
+def _parse_time(value: object, design_id: str, what: str) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number):
+        raise LatentFormatError(f"The saved design {design_id} is corrupt: its {what} time is {value!r}.")
+    return number
+
+
+def _entry_from_row(row: Any) -> LibraryEntry:
+    """A listing entry, checked as far as a listing can (everything but the ws values)."""
+    design_id = str(row.id)
+    shape = _parse_shape(row.shape, design_id)
+    if row.ws_bytes is not None and int(row.ws_bytes) != 4 * shape[0] * shape[1]:
+        raise LatentFormatError(f"The saved design {design_id} is corrupt: {row.ws_bytes} bytes of ws do not "
+                                f"fit shape {shape}.")
+    return LibraryEntry(id=design_id, model_id=str(row.model_id), name=str(row.name), shape=shape,
+                        provenance=_parse_provenance(row.provenance, design_id),
+                        author=None if row.author is None else str(row.author),
+                        created=_parse_time(row.created, design_id, "creation"),
+                        updated=_parse_time(row.updated, design_id, "save"))
+
+
+T = TypeVar("T")
+
+
 class DesignLibrary:
-    """Saved designs in a database: ``save`` (upsert), ``list``, ``load``, ``rename``, ``delete``.
+    """Saved designs in a database: ``save``, ``search``/``list``, ``load``, ``rename``, ``delete``.
 
-    url: any SQLAlchemy URL; None → ``CLOTHINGGAN_LIBRARY_URL`` or ``cache_dir()/library.sqlite``.
+    url:       any SQLAlchemy URL; None → ``CLOTHINGGAN_LIBRARY_URL`` or ``cache_dir()/library.sqlite``;
+               ``postgresql://user@host/db`` uses psycopg 3.
+    pool_size: connections kept open (a Streamlit process serves every session from one library).
 
-    Every write is one statement in its own transaction, so concurrent SQLite writers only ever
-    wait for the lock (busy timeout) and never hit a stale-snapshot failure.
+    Saving never replaces another author's design: a design whose id belongs to someone else is
+    saved as the saver's own copy beside it (``LibraryEntry.copy_of``). Every write is one
+    transaction; a lost connection is retried once, then raises ``LibraryUnavailableError``.
     """
 
-    def __init__(self, url: str | None = None) -> None:
-        self.url = url or default_url()
-        self.engine = _make_engine(self.url)
+    def __init__(self, url: str | None = None, pool_size: int = POOL_SIZE) -> None:
+        self.url = normalise_url(url or default_url())
+        try:
+            self.engine = _make_engine(self.url, pool_size)
+        except (ArgumentError, ImportError) as exc:
+            raise LibraryUnavailableError(f"The design library URL {self._safe_url(self.url)} cannot be used: "
+                                          f"{exc}.") from None
         # An in-memory library is one shared connection (StaticPool): two threads' transactions
         # would interleave on it ("cannot commit - no transaction is active"), so they take turns.
         self._turns = threading.Lock() if _is_sqlite_memory(self.url) else nullcontext()
-        self._create_schema()
+        self._run("open", self._create_schema)
 
     @contextmanager
-    def _connection(self, transaction: bool) -> Iterator[Connection]:
+    def _connection(self, transaction: bool = False) -> Iterator[Connection]:
+        """A pooled connection; with ``transaction`` it commits on success and rolls back on error."""
         with self._turns, (self.engine.begin() if transaction else self.engine.connect()) as conn:
             yield conn
 
+    @staticmethod
+    def _safe_url(url: str) -> str:
+        try:
+            return make_url(url).render_as_string(hide_password=True)
+        except ArgumentError:
+            return "(unparsable URL)"
+
     def _create_schema(self) -> None:
+        if self.engine.dialect.name == "postgresql":
+            # Concurrent CREATE TABLEs collide in pg_type even with IF NOT EXISTS: serialise them.
+            with self._connection(transaction=True) as conn:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+                metadata.create_all(conn)
+                updated_index.create(conn, checkfirst=True)
+            return
         try:
             metadata.create_all(self.engine)
         except (OperationalError, ProgrammingError):
             # Two processes opening a new library race to create the table; losing that race is fine.
             if not inspect(self.engine).has_table(designs_table.name):
                 raise
+        try:
+            updated_index.create(self.engine, checkfirst=True)
+        except (OperationalError, ProgrammingError):
+            pass  # created by a concurrent opener; an index only speeds listings up
+
+    def _run(self, what: str, operation: Callable[[], T]) -> T:
+        """Run one database operation; retry once if the connection was lost, then fail in one sentence."""
+        for attempt in (1, 2):
+            try:
+                return operation()
+            except (OperationalError, DBAPIError) as exc:
+                transient = isinstance(exc, OperationalError) or exc.connection_invalidated
+                if attempt == 2 or not transient:
+                    raise self._unavailable(what, exc) from None
+                log.warning("design library: %s failed (%s); retrying once", what, exc.orig)
+                time.sleep(RETRY_DELAY_S)
+            except SQLAlchemyError as exc:  # pool exhausted, unusable schema, …
+                raise self._unavailable(what, exc) from None
+        raise AssertionError("unreachable")
+
+    def _unavailable(self, what: str, exc: SQLAlchemyError) -> LibraryUnavailableError:
+        cause = getattr(exc, "orig", None) or exc
+        detail = " ".join(str(cause).split())[:200].rstrip(".") or type(cause).__name__
+        log.warning("design library %s: %s failed: %s", self._safe_url(self.url), what, detail)
+        return LibraryUnavailableError(
+            f"The design library ({self._safe_url(self.url)}) could not {what} ({detail}); nothing was lost: "
+            f"your designs are still in this session, try again in a moment")
 
     def close(self) -> None:
         """Release every pooled connection."""
@@ -160,91 +311,173 @@ class DesignLibrary:
         self.close()
 
     def __repr__(self) -> str:
-        return f"DesignLibrary({self.engine.url.render_as_string(hide_password=True)!r})"
+        return f"DesignLibrary({self._safe_url(self.url)!r})"
 
     # -- writing ----------------------------------------------------------------------------------
-    def _upsert(self, conn: Connection, row: dict[str, Any]) -> None:
-        """Insert or replace one row in a single statement where the backend has one."""
-        keep_author = row["author"] is None  # re-saving without an author keeps the recorded one
-        changed = {k: v for k, v in row.items() if k != "id" and not (k == "author" and keep_author)}
+    def _upsert_own(self, conn: Connection, row: dict[str, Any]) -> bool:
+        """Insert the row, or replace the saved one if it has the same author and model; False if it has not."""
+        t = designs_table
+        same_owner = t.c.author.is_not_distinct_from(row["author"]) & (t.c.model_id == row["model_id"])
         dialect = conn.dialect.name
         if dialect in ("sqlite", "postgresql"):
             if dialect == "sqlite":
                 from sqlalchemy.dialects.sqlite import insert as dialect_insert
             else:
                 from sqlalchemy.dialects.postgresql import insert as dialect_insert
-            stmt = dialect_insert(designs_table).values(**row)
-            conn.execute(stmt.on_conflict_do_update(index_elements=[designs_table.c.id],
-                                                    set_={k: stmt.excluded[k] for k in changed}))
-            return
-        result = conn.execute(update(designs_table).where(designs_table.c.id == row["id"]).values(**changed))
-        if result.rowcount == 0:
-            conn.execute(insert(designs_table).values(**row))
+            stmt = dialect_insert(t).values(**row)
+            changed = {k: stmt.excluded[k] for k in row if k not in ("id", "author", "model_id", "created")}
+            # One statement, so a concurrent saver of the same id can neither interleave nor be overwritten.
+            # RETURNING, not rowcount: drivers disagree on the rowcount of an upsert.
+            result = conn.execute(stmt.on_conflict_do_update(index_elements=[t.c.id], set_=changed,
+                                                             where=same_owner).returning(t.c.id))
+            return result.first() is not None
+        found = conn.execute(select(t.c.id).where(t.c.id == row["id"]).with_for_update()).first()
+        if found is None:
+            conn.execute(insert(t).values(**row))
+            return True
+        changed = {k: v for k, v in row.items() if k not in ("id", "author", "model_id", "created")}
+        return conn.execute(update(t).where((t.c.id == row["id"]) & same_owner).values(**changed)).rowcount > 0
+
+    def _save_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        saved = []
+        with self._connection(transaction=True) as conn:
+            for row in rows:
+                if self._upsert_own(conn, row):
+                    saved.append(row)
+                    continue
+                copy = {**row, "id": copy_id(row["id"], row["author"]), "copy_of": row["id"]}
+                stored = {k: v for k, v in copy.items() if k != "copy_of"}
+                if not self._upsert_own(conn, stored):  # that id is taken too (another model): a fresh one
+                    copy["id"] = stored["id"] = uuid.uuid4().hex
+                    conn.execute(insert(designs_table).values(**stored))
+                saved.append(copy)
+        return saved
 
     def save(self, design: Design, author: str | None = None) -> LibraryEntry:
-        """Save a design (insert, or replace the one with the same id); returns its listing entry."""
+        """Save a design (insert, or update the saver's own one with the same id); returns its entry."""
         return self.save_many([design], author)[0]
 
     def save_many(self, designs: Iterable[Design], author: str | None = None) -> list[LibraryEntry]:
-        """Save several designs in one transaction (all or none)."""
+        """Save several designs in one transaction (all or none).
+
+        A design whose id is saved by another author (or for another model) is saved as a copy
+        under a new id (the same for every re-save by this author); its entry says ``copy_of``.
+        """
+        author = author.strip() if isinstance(author, str) and author.strip() else None
         now = time.time()
         rows = []
         for design in designs:
             if not isinstance(design, Design):
                 raise TypeError(f"the library saves Design objects, got {type(design).__name__}")
             rows.append(_encode(design, author, now))
-        with self._connection(transaction=True) as conn:
-            for row in rows:
-                self._upsert(conn, row)
+        saved = self._run("save", lambda: self._save_rows(rows))
         return [LibraryEntry(id=r["id"], model_id=r["model_id"], name=r["name"],
                              shape=_parse_shape(r["shape"], r["id"]), provenance=json.loads(r["provenance"]),
-                             author=r["author"], created=r["created"], updated=r["updated"]) for r in rows]
+                             author=r["author"], created=r["created"], updated=r["updated"],
+                             copy_of=r.get("copy_of")) for r in saved]
 
     def rename(self, design_id: str, name: str) -> None:
         """Rename a saved design (KeyError if the library has no such design)."""
         if not isinstance(name, str) or not name.strip():
             raise ValueError("a design's name cannot be empty")
-        with self._connection(transaction=True) as conn:
-            result = conn.execute(update(designs_table).where(designs_table.c.id == design_id)
-                                  .values(name=name.strip(), updated=time.time()))
-        if result.rowcount == 0:
+
+        def run() -> int:
+            with self._connection(transaction=True) as conn:
+                return conn.execute(update(designs_table).where(designs_table.c.id == design_id)
+                                    .values(name=_clean_text(name.strip()), updated=time.time())).rowcount
+
+        if self._run("rename a design", run) == 0:
             raise KeyError(f"no design with id {design_id!r} in the library")
 
     def delete(self, design_id: str) -> bool:
         """Delete a saved design; False if it was not there (e.g. a teammate deleted it first)."""
-        with self._connection(transaction=True) as conn:
-            result = conn.execute(delete(designs_table).where(designs_table.c.id == design_id))
-        return result.rowcount > 0
+        def run() -> int:
+            with self._connection(transaction=True) as conn:
+                return conn.execute(delete(designs_table).where(designs_table.c.id == design_id)).rowcount
+
+        return self._run("delete a design", run) > 0
 
     # -- reading ----------------------------------------------------------------------------------
-    def list(self, model_id: str | None = None) -> list[LibraryEntry]:
-        """Saved designs, most recently saved first, without their ws; only one model's if given."""
+    @staticmethod
+    def _filters(model_id: str | None, text_: str | None, author: str | None) -> list[Any]:
         t = designs_table
-        query = select(t.c.id, t.c.model_id, t.c.name, t.c.shape, t.c.provenance, t.c.author, t.c.created,
-                       t.c.updated).order_by(t.c.updated.desc(), t.c.id)
+        where = []
         if model_id is not None:
-            query = query.where(t.c.model_id == model_id)
-        with self._connection(transaction=False) as conn:
-            rows = conn.execute(query).all()
-        return [LibraryEntry(id=r.id, model_id=r.model_id, name=r.name, shape=_parse_shape(r.shape, r.id),
-                             provenance=_parse_provenance(r.provenance, r.id), author=r.author,
-                             created=float(r.created), updated=float(r.updated)) for r in rows]
+            where.append(t.c.model_id == model_id)
+        if text_ and text_.strip():
+            where.append(func.lower(t.c.name).contains(_clean_text(text_.strip().lower()), autoescape=True))
+        if author is not None:
+            where.append(t.c.author.is_(None) if author == "" else t.c.author == author)
+        return where
+
+    def search(self, model_id: str | None = None, text: str | None = None, author: str | None = None,
+               offset: int = 0, limit: int | None = PAGE_SIZE) -> LibraryPage:
+        """One page of saved designs, most recently saved first, without their ws.
+
+        model_id: only this model's designs; text: names containing it (any case); author: only
+        theirs ("" = anonymous). Unreadable rows are skipped and reported in ``skipped``.
+        """
+        t = designs_table
+        where = self._filters(model_id, text, author)
+        query = (select(t.c.id, t.c.model_id, t.c.name, t.c.shape, t.c.provenance, t.c.author, t.c.created,
+                        t.c.updated, func.length(t.c.ws).label("ws_bytes"))
+                 .where(*where).order_by(t.c.updated.desc(), t.c.id).offset(max(0, int(offset))))
+        if limit is not None:
+            query = query.limit(max(1, int(limit)))
+        count = select(func.count()).select_from(t).where(*where)
+
+        def run() -> tuple[list[Any], int]:
+            with self._connection() as conn:
+                return conn.execute(query).all(), int(conn.execute(count).scalar_one())
+
+        rows, total = self._run("list designs", run)
+        entries, skipped = [], []
+        for row in rows:
+            try:
+                entries.append(_entry_from_row(row))
+            except LatentFormatError as exc:
+                log.warning("design library: skipped an unreadable row: %s", exc)
+                skipped.append(SkippedRow(id=str(row.id), reason=str(exc)))
+        return LibraryPage(entries=entries, total=total, offset=max(0, int(offset)), limit=limit, skipped=skipped)
+
+    def list(self, model_id: str | None = None) -> list[LibraryEntry]:
+        """Every readable saved design, most recently saved first; only one model's if given."""
+        return self.search(model_id=model_id, limit=None).entries
+
+    def authors(self, model_id: str | None = None) -> list[str]:
+        """The names of everyone who saved a design (of this model), sorted; anonymous ones not included."""
+        t = designs_table
+        query = select(t.c.author).where(t.c.author.is_not(None), *self._filters(model_id, None, None)) \
+            .distinct().order_by(t.c.author)
+
+        def run() -> list[str]:
+            with self._connection() as conn:
+                return [str(a) for a in conn.execute(query).scalars()]
+
+        return self._run("list authors", run)
 
     def __len__(self) -> int:
-        from sqlalchemy import func
+        def run() -> int:
+            with self._connection() as conn:
+                return int(conn.execute(select(func.count()).select_from(designs_table)).scalar_one())
 
-        with self._connection(transaction=False) as conn:
-            return int(conn.execute(select(func.count()).select_from(designs_table)).scalar_one())
+        return self._run("count designs", run)
 
     def __contains__(self, design_id: object) -> bool:
-        with self._connection(transaction=False) as conn:
-            found = conn.execute(select(designs_table.c.id).where(designs_table.c.id == design_id)).first()
-        return found is not None
+        def run() -> bool:
+            with self._connection() as conn:
+                return conn.execute(select(designs_table.c.id).where(designs_table.c.id == design_id)).first() \
+                    is not None
+
+        return self._run("look up a design", run)
 
     def load(self, design_id: str) -> Design:
         """The saved design with this id (KeyError if absent, LatentFormatError if its row is corrupt)."""
-        with self._connection(transaction=False) as conn:
-            row = conn.execute(select(designs_table).where(designs_table.c.id == design_id)).first()
+        def run() -> Any:
+            with self._connection() as conn:
+                return conn.execute(select(designs_table).where(designs_table.c.id == design_id)).first()
+
+        row = self._run("load a design", run)
         if row is None:
             raise KeyError(f"no design with id {design_id!r} in the library")
         shape = _parse_shape(row.shape, design_id)
@@ -254,8 +487,10 @@ class DesignLibrary:
                                     f"fit shape {shape}.")
         ws = np.frombuffer(blob, dtype="<f4").reshape(shape)
         try:
-            return Design(ws=ws, model_id=row.model_id, name=row.name,
-                          provenance=_parse_provenance(row.provenance, design_id), id=row.id,
-                          created=row.created)
+            return Design(ws=ws, model_id=str(row.model_id), name=str(row.name),
+                          provenance=_parse_provenance(row.provenance, design_id), id=str(row.id),
+                          created=_parse_time(row.created, design_id, "creation"))
         except LatentFormatError as exc:
+            if str(exc).startswith(f"The saved design {design_id}"):
+                raise
             raise LatentFormatError(f"The saved design {design_id} is corrupt: {exc}") from None
