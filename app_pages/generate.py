@@ -63,12 +63,13 @@ with widgets.guard():
             for j, (d, pic) in enumerate(zip(designs[start:start + n_cols], pictures[start:start + n_cols])):
                 with row[j]:
                     widgets.show_image(pic, f"seed {d.provenance['seed']} · ψ {d.provenance['psi']:g}", fill=True)
-                    b1, b2 = st.columns(2)
+                    b1, b2, b3 = st.columns([2, 1, 1], gap="small")
                     in_store = d.id in store
                     b1.button("Added" if in_store else "Add", key=f"add_{d.id}", disabled=in_store,
                               icon=":material/check:" if in_store else ":material/add:",
                               help="Add to your designs (rename it later in Library).",
                               on_click=widgets.add_to_store, args=(store, d))
-                    widgets.download_png(pic, d.name, key=f"dl_{d.id}", label="PNG", where=b2, px=256)
+                    widgets.download_png(pic, d.name, key=f"dl_{d.id}", label="", where=b2, px=256)
+                    widgets.save_to_team_button(d, key=f"team_{d.id}", where=b3)
     else:
         st.info("Press **Generate** to see garments.", icon=":material/auto_awesome:")

@@ -110,6 +110,8 @@ with widgets.guard():
                                f"Garment {picked}: PC {cx} {coords[picked, cx]:+.1f}σ, PC {cy} {coords[picked, cy]:+.1f}σ",
                                widgets.LARGE_PX)
             in_store = design.id in store
-            st.button("Added to designs" if in_store else "Add to designs", key="pca_add", type="primary",
+            act = st.columns([1, 1, 2])
+            act[0].button("Added to designs" if in_store else "Add to designs", key="pca_add", type="primary",
                       icon=":material/library_add:", disabled=in_store,
                       on_click=widgets.add_to_store, args=(store, design))
+            widgets.save_to_team_button(design, key="pca_team", where=act[1], label="Save to team library")

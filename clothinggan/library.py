@@ -473,24 +473,51 @@ class DesignLibrary:
 
     def load(self, design_id: str) -> Design:
         """The saved design with this id (KeyError if absent, LatentFormatError if its row is corrupt)."""
-        def run() -> Any:
-            with self._connection() as conn:
-                return conn.execute(select(designs_table).where(designs_table.c.id == design_id)).first()
-
-        row = self._run("load a design", run)
-        if row is None:
+        found = self.load_many([design_id])
+        if design_id not in found:
             raise KeyError(f"no design with id {design_id!r} in the library")
-        shape = _parse_shape(row.shape, design_id)
-        blob = bytes(row.ws) if row.ws is not None else b""
-        if len(blob) != 4 * shape[0] * shape[1]:
-            raise LatentFormatError(f"The saved design {design_id} is corrupt: {len(blob)} bytes of ws do not "
-                                    f"fit shape {shape}.")
-        ws = np.frombuffer(blob, dtype="<f4").reshape(shape)
-        try:
-            return Design(ws=ws, model_id=str(row.model_id), name=str(row.name),
-                          provenance=_parse_provenance(row.provenance, design_id), id=str(row.id),
-                          created=_parse_time(row.created, design_id, "creation"))
-        except LatentFormatError as exc:
-            if str(exc).startswith(f"The saved design {design_id}"):
-                raise
-            raise LatentFormatError(f"The saved design {design_id} is corrupt: {exc}") from None
+        result = found[design_id]
+        if isinstance(result, LatentFormatError):
+            raise result
+        return result
+
+    def load_many(self, design_ids: Iterable[str]) -> dict[str, Design | LatentFormatError]:
+        """The saved designs with these ids in one query (a listing page's thumbnails).
+
+        Absent ids are left out; a corrupt row maps to its LatentFormatError, so one damaged design
+        never hides the others.
+        """
+        ids = list(dict.fromkeys(design_ids))
+        if not ids:
+            return {}
+
+        def run() -> list[Any]:
+            with self._connection() as conn:
+                return conn.execute(select(designs_table).where(designs_table.c.id.in_(ids))).all()
+
+        found: dict[str, Design | LatentFormatError] = {}
+        for row in self._run("load designs", run):
+            try:
+                found[str(row.id)] = _design_from_row(row)
+            except LatentFormatError as exc:
+                found[str(row.id)] = exc
+        return found
+
+
+def _design_from_row(row: Any) -> Design:
+    """A full saved row as a Design, every field checked; LatentFormatError names the row."""
+    design_id = str(row.id)
+    shape = _parse_shape(row.shape, design_id)
+    blob = bytes(row.ws) if row.ws is not None else b""
+    if len(blob) != 4 * shape[0] * shape[1]:
+        raise LatentFormatError(f"The saved design {design_id} is corrupt: {len(blob)} bytes of ws do not "
+                                f"fit shape {shape}.")
+    ws = np.frombuffer(blob, dtype="<f4").reshape(shape)
+    try:
+        return Design(ws=ws, model_id=str(row.model_id), name=str(row.name),
+                      provenance=_parse_provenance(row.provenance, design_id), id=design_id,
+                      created=_parse_time(row.created, design_id, "creation"))
+    except LatentFormatError as exc:
+        if str(exc).startswith(f"The saved design {design_id}"):
+            raise
+        raise LatentFormatError(f"The saved design {design_id} is corrupt: {exc}") from None

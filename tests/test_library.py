@@ -68,6 +68,18 @@ def test_round_trip_is_exact(library):
         assert library.engine.dialect.driver == "psycopg"
 
 
+def test_load_many_loads_a_page_in_one_go_and_isolates_corrupt_rows(library):
+    designs = [design(40 + i, name=f"D{i}") for i in range(5)]
+    library.save_many(designs, author="ana")
+    raw(library, "UPDATE designs SET ws = substr(ws, 1, 10) WHERE id = :id", id=designs[2].id)
+    found = library.load_many([d.id for d in designs] + ["absent", designs[0].id])
+    assert set(found) == {d.id for d in designs}
+    assert isinstance(found[designs[2].id], LatentFormatError)
+    for d in designs[:2] + designs[3:]:
+        assert found[d.id] == d and found[d.id].ws.tobytes() == d.ws.tobytes()
+    assert library.load_many([]) == {}
+
+
 def test_saving_updates_ones_own_design(library):
     d = design(2)
     first = library.save(d, author="ana")

@@ -133,6 +133,10 @@ def render():
                 return None, None
             model_summary(G)
             model_picker(G)
+            state.restore_author()
+            st.text_input("Your name", key=state.AUTHOR_KEY, max_chars=80, placeholder="Shown on what you save",
+                          help="Shown next to the designs you save to the team library; remembered in this "
+                               "browser tab and its address.")
             st.divider()
             return G, st.container()
     return None, None

@@ -16,6 +16,8 @@ MODEL_KEY = "model_spec"
 STORES_KEY = "stores"
 MODEL_NAMES_KEY = "model_names"
 FLASH_KEY = "flash"
+AUTHOR_KEY = "author"  # the sidebar's "Your name" box: who saves to the team library
+AUTHOR_PARAM = "author"  # ...also kept in the page address, so a reload or a bookmark remembers it
 STARTER_ENV = "CLOTHINGGAN_STARTER_SEEDS"  # e.g. "0-5": new sessions start with these designs (demos)
 
 
@@ -68,3 +70,21 @@ def show_flash() -> None:
     if item:
         kind, message = item
         {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}.get(kind, st.info)(message)
+
+
+def author() -> str | None:
+    """The name this browser saves team-library designs under (None until one is typed)."""
+    name = str(st.session_state.get(AUTHOR_KEY) or "").strip()
+    return name or None
+
+
+def restore_author() -> None:
+    """Before the name box is drawn: take the name from the page address on a new session, and
+    write it back to the address on every run (switching pages clears the address's parameters)."""
+    if AUTHOR_KEY not in st.session_state and st.query_params.get(AUTHOR_PARAM):
+        st.session_state[AUTHOR_KEY] = st.query_params[AUTHOR_PARAM][:80]
+    name = author()
+    if name and st.query_params.get(AUTHOR_PARAM) != name:
+        st.query_params[AUTHOR_PARAM] = name
+    elif not name and AUTHOR_PARAM in st.query_params:
+        del st.query_params[AUTHOR_PARAM]

@@ -14,6 +14,8 @@ from PIL import Image
 
 from clothinggan.errors import ClothingGANError
 from clothinggan.latents import Design, LatentStore
+from clothinggan.ui import resources
+from clothinggan.ui.state import author, flash
 
 log = logging.getLogger("clothinggan.ui")
 
@@ -84,7 +86,7 @@ def download_png(image: Image.Image, name: str, key: str, label: str = "Download
     """A download button for one image (upscaled to ``px`` when given, else at model resolution)."""
     picture = upscale(image, px) if px else image
     (where or st).download_button(label, png_bytes(picture), file_name=f"{file_stem(name)}.png",
-                                  mime="image/png", key=key, icon=":material/download:")
+                                  mime="image/png", key=key, icon=":material/download:", help="Download PNG")
 
 
 def image_row(images: Sequence[Image.Image], captions: Sequence[str], cols: int, px: int = CARD_PX) -> list:
@@ -142,7 +144,22 @@ def add_to_store(store: LatentStore, design: Design) -> Design:
     and the sidebar already show the new design in the same run.
     """
     added = store.add(design)
-    from clothinggan.ui.state import flash
-
     flash(f"Added “{added.name}” to your designs.")
     return added
+
+
+def _save_to_team(design: Design) -> None:
+    """Button callback: save one design under the session's name; a failure is a message, not a traceback."""
+    try:
+        entry = resources.design_library(resources.library_url()).save(design, author=author())
+    except ClothingGANError as exc:
+        flash(one_sentence(exc), "error")
+        return
+    beside = " as your own copy (a teammate saved the original)" if entry.copy_of else ""
+    flash(f"Saved “{entry.name}” to the team library{beside}.")
+
+
+def save_to_team_button(design: Design, key: str, where=None, label: str = "") -> None:
+    """A "Save to team library" button for one design, wherever the design is shown."""
+    (where or st).button(label, key=key, icon=":material/cloud_upload:", help="Save to the team library",
+                         on_click=_save_to_team, args=(design,))

@@ -1,11 +1,12 @@
 """Retake the README screenshots of the app through headless Chromium's DevTools protocol.
 
 Usage: start the app (``CLOTHINGGAN_STARTER_SEEDS=0-5 streamlit run streamlit_app.py --server.port 8599``),
-then ``python docs/screenshots/take_screenshots.py``. Chromium's plain ``--screenshot`` fires before
+then ``python docs/screenshots/take_screenshots.py [--only NAME ...] [--out DIR]``. Chromium's plain ``--screenshot`` fires before
 Streamlit's websocket has drawn anything, hence the protocol: navigate, wait, act, capture.
 """
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import io
@@ -53,11 +54,13 @@ SHOTS = [
     ("/pca-explorer", "pca_explorer_map", [SCROLL.format(y=1250), 3, "CLICK_POINT", 8]),
     ("/upload", "upload", ["UPLOAD", 8, click("Find this garment"), 10]),
     ("/library", "library", []),
-    ("/library", "library_team", [click("Team", "[role=tab]"), 3, click("Save all"), 6, click("Team", "[role=tab]"), 2]),
+    ("/library?author=Ada", "library_team", [click("Team", "[role=tab]"), 3, click("Save all"), 6,
+                                             click("Team", "[role=tab]"), 2]),
+    ("/library?author=Ada", "library_team_pages", [click("Team", "[role=tab]"), 3, SCROLL.format(y=5000), 2]),
 ]
 
 
-async def main() -> None:
+async def main(only: set[str], out: Path) -> None:
     photo = sample_photo()
     browser = subprocess.Popen(
         ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -88,6 +91,8 @@ async def main() -> None:
             await call("Page.navigate", url=APP + "/")  # warm up: the first run loads the model
             await asyncio.sleep(WAIT_S)
             for path, name, actions in SHOTS:
+                if only and name not in only:
+                    continue
                 await call("Page.navigate", url=APP + path)
                 await asyncio.sleep(WAIT_S)
                 for action in actions:
@@ -111,11 +116,15 @@ async def main() -> None:
                 image = Image.open(io.BytesIO(base64.b64decode(shot["data"]))).convert("RGB")
                 # A 256-colour palette keeps these flat UI pictures small enough for the repository.
                 image.quantize(256, method=Image.Quantize.MEDIANCUT).save(
-                    OUT / f"{name}.png", optimize=True)
-                print("wrote", OUT / f"{name}.png", file=sys.stderr)
+                    out / f"{name}.png", optimize=True)
+                print("wrote", out / f"{name}.png", file=sys.stderr)
     finally:
         browser.terminate()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", default=[], help="take only these shots (names as in SHOTS)")
+    parser.add_argument("--out", type=Path, default=OUT, help="folder for the pictures")
+    args = parser.parse_args()
+    asyncio.run(main(set(args.only), args.out))
