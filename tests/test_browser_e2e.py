@@ -7,27 +7,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from app_server import AppServer
 
-REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run", "--disable-quic"]
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def name_a_direction(cache: Path) -> None:
@@ -53,31 +42,13 @@ def name_a_direction(cache: Path) -> None:
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory: pytest.TempPathFactory):
     """The app on loopback, on the embedded default model, with a private cache and library."""
-    port = free_port()
     cache = tmp_path_factory.mktemp("cache")
     name_a_direction(cache)
-    env = {**os.environ, "CLOTHINGGAN_CACHE": str(cache), "CLOTHINGGAN_DEVICE": "cpu"}
-    log = open(cache / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--browser.gatherUsageStats", "false"],
-                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    server = AppServer({"CLOTHINGGAN_CACHE": str(cache), "CLOTHINGGAN_DEVICE": "cpu"}, cache / "server.log")
     try:
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read().strip() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            raise AssertionError(f"the app did not start: {(cache / 'server.log').read_text()[-2000:]}")
-        yield url
+        yield server.wait_ready().url
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
+        server.stop()
 
 
 @pytest.fixture()
