@@ -21,7 +21,7 @@ with widgets.guard():
         c1, c2, c3 = st.columns([3, 3, 2])
         seeds_text = c1.text_input("Seeds", value="0-7", key="seeds_text",
                                    help="One number (42), a list (1, 5, 9), a range (0-15), or “random”.")
-        psi = c2.slider("Variety (truncation ψ)", 0.0, 1.2, 0.7, 0.05, key="psi",
+        psi = c2.slider("Variety (truncation ψ)", 0.0, 1.2, state.last_psi(), 0.05, key="psi",
                         help="Low values give safe, average garments; high values give unusual ones.")
         count = c3.number_input("How many for “random”", 1, MAX_GRID, 8, key="random_count")
         cols = c3.slider("Images per row", 2, 8, 4, key="grid_cols")
@@ -31,6 +31,7 @@ with widgets.guard():
         # A first visit lands on garments, not on an empty page.
         st.session_state["generated"] = designs_from_seeds(G, parse_seeds("0-7"), 0.7)
     if submitted:
+        state.remember_psi(psi)
         text = seeds_text.strip().lower()
         try:
             if text in ("random", "r", "?"):

@@ -173,14 +173,14 @@ def apply_edits(ws: np.ndarray, edits: Sequence[Edit]) -> np.ndarray:
 
 def edit_design(design: Any, edits: Sequence[Edit], name: str | None = None) -> Any:
     """A new Design: ``design`` with edits applied, remembering which edits made it."""
-    from clothinggan.latents import Design
+    from clothinggan.latents import Design, edit_provenance
 
     num_ws = design.ws.shape[0]
     record = [{"name": d.name, "strength": float(s), "layers": list(d.layers(num_ws))} for d, s in edits]
     summary = ", ".join(f"{d.name} {float(s):+g}" for d, s in edits) or "no change"
     return Design(ws=apply_edits(design.ws, edits), model_id=design.model_id,
                   name=name or f"{design.name} ({summary})",
-                  provenance={"kind": "edit", "source": design.id, "edits": record})
+                  provenance=edit_provenance(design, record))
 
 
 def component_strip(G: Any, design_ws: np.ndarray, components: Components, i: int, k_sigma: float = 3.0,

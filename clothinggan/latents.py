@@ -215,6 +215,11 @@ def _percent(weight: float) -> str:
     return f"{round(float(weight) * 100):d}%"
 
 
+def edit_provenance(source: "Design", edits: list[dict[str, Any]]) -> dict[str, Any]:
+    """How an edit was made: its source design (id, and name for ``describe_provenance``) and its steps."""
+    return {"kind": "edit", "source": source.id, "source_name": source.name, "edits": edits}
+
+
 def describe_provenance(provenance: dict[str, Any]) -> str:
     """Provenance as a short sentence; never raises, since provenance may come from any file."""
     try:

@@ -301,8 +301,10 @@ def test_edit_design_records_provenance(G) -> None:
     d = NamedDirection("Sleeve", np.ones(W_DIM), 0, 2, unit="raw")
     edited = __import__("clothinggan.directions", fromlist=["edit_design"]).edit_design(design, [(d, 2.0)])
     np.testing.assert_allclose(edited.ws[:2] - design.ws[:2], 2.0, atol=1e-6)
-    assert edited.provenance == {"kind": "edit", "source": design.id,
+    assert edited.provenance == {"kind": "edit", "source": design.id, "source_name": design.name,
                                  "edits": [{"name": "Sleeve", "strength": 2.0, "layers": [0, 2]}]}
+    # Issue 10: the source was written as "source" but read as "source_name": every edit said "a design".
+    assert edited.describe() == f"edit of {design.name}: Sleeve +2"
     assert edited.model_id == design.model_id and edited.id != design.id
 
 

@@ -16,6 +16,8 @@ MODEL_KEY = "model_spec"
 STORES_KEY = "stores"
 MODEL_NAMES_KEY = "model_names"
 FLASH_KEY = "flash"
+PSI_KEY = "last_psi"  # the Generate page's variety (ψ), kept after that page's widgets are gone
+DEFAULT_PSI = 0.7
 AUTHOR_KEY = "author"  # the sidebar's "Your name" box: who saves to the team library
 AUTHOR_PARAM = "author"  # ...also kept in the page address, so a reload or a bookmark remembers it
 STARTER_ENV = "CLOTHINGGAN_STARTER_SEEDS"  # e.g. "0-5": new sessions start with these designs (demos)
@@ -88,3 +90,16 @@ def restore_author() -> None:
         st.query_params[AUTHOR_PARAM] = name
     elif not name and AUTHOR_PARAM in st.query_params:
         del st.query_params[AUTHOR_PARAM]
+
+
+def last_psi() -> float:
+    """The variety (ψ) last used on Generate: designs made from a typed seed elsewhere use it too.
+
+    A widget's own state is dropped whenever its page is not shown, so the value lives under a key
+    of its own rather than the Generate slider's.
+    """
+    return float(st.session_state.get(PSI_KEY, DEFAULT_PSI))
+
+
+def remember_psi(psi: float) -> None:
+    st.session_state[PSI_KEY] = float(psi)

@@ -15,7 +15,7 @@ from PIL import Image
 from clothinggan.errors import ClothingGANError
 from clothinggan.latents import Design, LatentStore
 from clothinggan.ui import resources
-from clothinggan.ui.state import author, flash
+from clothinggan.ui.state import author, flash, last_psi
 
 log = logging.getLogger("clothinggan.ui")
 
@@ -131,9 +131,9 @@ def design_or_seed(G, store: LatentStore, label: str, key: str, default_seed: in
                       label_visibility="collapsed")
     if source == "From my designs":
         return design_picker(store, label, key=f"{key}_design", index=index)
+    psi = last_psi()
     seed = st.number_input(f"{label}: seed", min_value=0, max_value=2**32 - 1, value=default_seed, step=1,
-                           key=f"{key}_seed")
-    psi = st.session_state.get("psi", 0.7)
+                           key=f"{key}_seed", help=f"Made with the variety last used on Generate (ψ {psi:g}).")
     return Design.from_seed(G, int(seed), psi=psi, name=f"seed {int(seed)}")
 
 
