@@ -204,7 +204,9 @@ def holdout_sample(n: int) -> tuple[np.ndarray, dict[str, list[str]]]:
 
 
 def test_shipped_accuracy_holds_on_a_holdout_sample(shipped) -> None:
-    assert (DATA / "images.zip").is_file(), f"data set expected at {DATA} (set CLOTHINGGAN_DATA)"
+    if not (DATA / "images.zip").is_file():
+        pytest.skip(f"needs the fashion-product-images-small data set, not part of the repository: none at {DATA} "
+                    "(set CLOTHINGGAN_DATA)")
     images, labels = holdout_sample(300)
     with torch.no_grad():
         type_logits, colour_logits = shipped(images_to_tensor(images))
