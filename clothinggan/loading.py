@@ -1,7 +1,8 @@
 """``load_generator`` / ``save_generator``: from a name or a path to a ready Generator.
 
-"default" is the embedded model in assets/ (works offline on a CPU); any other name is looked up
-in the model zoo; anything else is a file path.
+"default" is the embedded model in assets/ (works offline on a CPU); ``hf://owner/repo[@rev]/file``
+is a file on the Hugging Face Hub (see hub.py); any other name is looked up in the model zoo;
+anything else is a file path.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import torch
 
+from clothinggan import hub
 from clothinggan.checkpoints import load_network, save_safetensors
 from clothinggan.errors import CheckpointError
 from clothinggan.generator import Generator, placeholder_network
@@ -20,8 +22,12 @@ DEFAULT_MODEL_FILE = MODELS_DIR / "fashion64.safetensors"
 
 def load_generator(spec: str | Path = "default", device: str | torch.device | None = None,
                    dtype: torch.dtype = torch.float32, max_batch: int = 16) -> Generator:
-    """Load a generator by name ("default", a zoo key) or from a file path of any supported format."""
+    """Load a generator by name ("default", a zoo key), hub address (``hf://…``) or file path of any format."""
     spec_str = str(spec)
+    if hub.is_hub_spec(spec):  # not spec_str: Path("hf://a/b") would have collapsed the "//" already
+        net, meta = load_network(hub.download(spec_str))
+        meta["hub"] = spec_str
+        return Generator(net, name=spec_str, meta=meta, device=device, dtype=dtype, max_batch=max_batch)
     if spec_str == "default":
         if DEFAULT_MODEL_FILE.is_file():
             net, meta = load_network(DEFAULT_MODEL_FILE)

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from clothinggan import hub
 from clothinggan.errors import DownloadError
-from clothinggan.paths import cache_dir
+from clothinggan.paths import cache_dir, file_sha256
 
 Progress = Callable[[int, Optional[int]], None]  # (bytes done, total bytes or None when unknown)
 CHUNK_BYTES = 1 << 20
@@ -50,7 +51,8 @@ class ZooModel:
 
     name:        registry key (``load_generator(name)`` accepts it).
     title:       human title for menus.
-    url:         where to download it (Google Drive links are handled).
+    url:         where to download it (Google Drive links are handled; ``hf://owner/repo[@rev]/file``
+                 goes through huggingface_hub and its cache).
     sha256:      expected checksum; None: recorded on first download and enforced afterwards.
     format:      "rosinality", "nvlabs" or "safetensors".
     resolution:  output size in pixels.
@@ -204,11 +206,46 @@ def record_path(path: Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
-def _recorded_sha256(path: Path) -> str | None:
+def _record(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(record_path(path).read_text()).get("sha256")
-    except (OSError, ValueError, AttributeError):
-        return None
+        record = json.loads(record_path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _recorded_sha256(path: Path) -> str | None:
+    return _record(path).get("sha256")
+
+
+def _write_record(dest: Path, sha: str, url: str, size: int, **extra: Any) -> None:
+    record = {"sha256": sha, "url": url, "bytes": size,
+              "downloaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **extra}
+    record_path(dest).write_text(json.dumps(record, indent=1))
+
+
+def _fetch_from_hub(model: ZooModel, progress: Progress | None) -> Path:
+    """A zoo entry on the Hugging Face Hub: huggingface_hub downloads and caches it, we check its checksum.
+
+    The file stays in the hub cache; the record beside our cache path remembers which cached file was
+    verified (path, size, mtime), so later loads do not hash a GB file again.
+    """
+    path = hub.download(model.url, progress=progress, max_bytes=model.max_bytes)
+    dest = cache_dir("models") / model.filename
+    blob, known = path.resolve(), _record(dest)
+    stat = blob.stat()
+    seen = {"blob": str(blob), "mtime_ns": stat.st_mtime_ns}
+    expected = (model.sha256 or known.get("sha256") or "").lower() or None
+    if (expected is not None and known.get("sha256") == expected and known.get("bytes") == stat.st_size
+            and all(known.get(k) == v for k, v in seen.items())):
+        return path  # this very file was verified before
+    sha = file_sha256(blob)
+    if expected is not None and sha != expected:
+        raise DownloadError(f"{model.url} does not match the checksum known for {model.name} "
+                            f"(got sha256 {sha[:12]}…, expected {expected[:12]}…); the repo may have changed: "
+                            "pin a revision with hf://owner/repo@revision/….")
+    _write_record(dest, sha, model.url, stat.st_size, **seen)
+    return path
 
 
 def fetch(name: str, progress: Progress | None = None) -> Path:
@@ -220,6 +257,8 @@ def fetch(name: str, progress: Progress | None = None) -> Path:
     if name not in MODELS:
         raise DownloadError(f"{name!r} is not a known model (known: {', '.join(sorted(MODELS))}).")
     model = MODELS[name]
+    if hub.is_hub_spec(model.url):
+        return _fetch_from_hub(model, progress)
     folder = cache_dir("models")
     dest = folder / model.filename
     if dest.is_file():
@@ -246,7 +285,5 @@ def fetch(name: str, progress: Progress | None = None) -> Path:
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
     if model.sha256 is None:
-        record = {"sha256": sha, "url": model.url, "bytes": dest.stat().st_size,
-                  "downloaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        record_path(dest).write_text(json.dumps(record, indent=1))
+        _write_record(dest, sha, model.url, dest.stat().st_size)
     return dest

@@ -4,8 +4,12 @@ Several test modules use these, so their behaviour is kept stable (same seed, sa
 """
 from __future__ import annotations
 
+import contextlib
+import http.server
 import os
+import threading
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import torch
@@ -20,6 +24,21 @@ def shared_dir() -> Path:
     """The shared folder (``CLOTHINGGAN_SHARED`` overrides ``<repo>/../shared``)."""
     override = os.environ.get("CLOTHINGGAN_SHARED")
     return Path(override) if override else REPO_ROOT.parent / "shared"
+
+
+@contextlib.contextmanager
+def local_http_server(handler: type[http.server.BaseHTTPRequestHandler],
+                      server_class: type[http.server.ThreadingHTTPServer] = http.server.ThreadingHTTPServer,
+                      ) -> Iterator[str]:
+    """Serve ``handler`` on 127.0.0.1 at a free port from a daemon thread; yields the base URL."""
+    httpd = server_class(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 @pytest.fixture(scope="session")

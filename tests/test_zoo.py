@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
-import threading
 import urllib.parse
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Iterator
 import pytest
 
 from clothinggan import zoo
+from conftest import local_http_server
 from clothinggan.errors import DownloadError
 
 PAYLOAD = bytes(range(256)) * 4096 + b"tail"   # ~1 MB, more than one chunk
@@ -72,12 +72,8 @@ class QuietServer(http.server.ThreadingHTTPServer):
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = QuietServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with local_http_server(Handler, QuietServer) as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)
