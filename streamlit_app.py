@@ -18,6 +18,8 @@ page = st.navigation([
     st.Page("app_pages/library.py", url_path="library", title="Library", icon=":material/collections:"),
 ])
 
+with widgets.guard():
+    state.restore_session()  # a reload, a dropped connection or a restart finds this session's designs again
 G, summary_slot = sidebar.render()
 if G is not None and not G.trained:
     st.warning("This is an untrained placeholder model: images are noise. Load a trained model in the "
@@ -30,3 +32,5 @@ with flash_slot:
 if G is not None:
     with summary_slot, widgets.guard():
         sidebar.store_summary(G)
+with widgets.guard():
+    state.backup_session()

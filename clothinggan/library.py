@@ -58,6 +58,14 @@ designs_table = Table(
     Column("created", Double, nullable=False),          # when the design was made (Design.created)
     Column("updated", Double, nullable=False),          # when it was last saved or renamed
 )
+# Each browser session's designs, kept so a reload or a server restart loses nothing (clothinggan.drafts).
+drafts_table = Table(
+    "drafts", metadata,
+    Column("token", String(64), primary_key=True),
+    Column("data", LargeBinary, nullable=False),         # clothinggan.drafts.encode_session
+    Column("updated", Double, nullable=False, index=True),
+)
+DRAFT_MAX_AGE_S = 90 * 24 * 3600  # a draft nobody opened for 90 days is removed
 # Listings page through the most recently saved first; libraries made before this index get it at start.
 updated_index = Index("ix_designs_updated", designs_table.c.updated)
 
@@ -396,6 +404,31 @@ class DesignLibrary:
                 return conn.execute(delete(designs_table).where(designs_table.c.id == design_id)).rowcount
 
         return self._run("delete a design", run) > 0
+
+    # -- session drafts -----------------------------------------------------------------------------
+    def save_draft(self, token: str, data: bytes) -> None:
+        """Keep a session's draft (``clothinggan.drafts`` bytes) under its token, replacing the last one."""
+        t = drafts_table
+
+        def run() -> None:
+            now = time.time()
+            with self._connection(transaction=True) as conn:
+                if conn.execute(update(t).where(t.c.token == token).values(data=data, updated=now)).rowcount == 0:
+                    conn.execute(insert(t).values(token=token, data=data, updated=now))
+
+        self._run("keep this session's designs", run)
+
+    def load_draft(self, token: str) -> bytes | None:
+        """The session draft kept under ``token`` (None if there is none); old drafts are removed first."""
+        t = drafts_table
+
+        def run() -> bytes | None:
+            with self._connection(transaction=True) as conn:
+                conn.execute(delete(t).where(t.c.updated < time.time() - DRAFT_MAX_AGE_S))
+                row = conn.execute(select(t.c.data).where(t.c.token == token)).first()
+            return None if row is None else bytes(row.data)
+
+        return self._run("restore this session's designs", run)
 
     # -- reading ----------------------------------------------------------------------------------
     @staticmethod

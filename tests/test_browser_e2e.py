@@ -102,4 +102,11 @@ def test_generate_add_edit_save_in_a_real_browser(app_url: str, shots: Path) -> 
         expect(main.get_by_text("edit of", exact=False).first).to_be_visible()
         assert main.locator("[data-testid='stImage'] img").count() >= 2
         page.screenshot(path=str(shots / "e2e-5-library.png"), full_page=True)
+
+        # A reload (a new session on the same address) brings both designs back.
+        assert "s=" in page.url
+        page.reload()
+        expect(page.locator("p", has_text="Your designs:").first).to_contain_text("2")
+        expect(main.get_by_text("edit of", exact=False).first).to_be_visible()
+        page.screenshot(path=str(shots / "e2e-6-reloaded.png"), full_page=True)
         browser.close()

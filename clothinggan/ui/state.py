@@ -5,12 +5,18 @@ the earlier ones again.
 """
 from __future__ import annotations
 
+import logging
 import os
 
 import streamlit as st
 
+from clothinggan import drafts
+from clothinggan.errors import ClothingGANError
 from clothinggan.latents import LatentStore, store_for
+from clothinggan.ui import resources
 from clothinggan.ui.resources import default_spec
+
+log = logging.getLogger("clothinggan.ui")
 
 MODEL_KEY = "model_spec"
 STORES_KEY = "stores"
@@ -18,6 +24,10 @@ MODEL_NAMES_KEY = "model_names"
 FLASH_KEY = "flash"
 PSI_KEY = "last_psi"  # the Generate page's variety (ψ), kept after that page's widgets are gone
 DEFAULT_PSI = 0.7
+SESSION_PARAM = "s"  # the page address's session token: a reload finds this session's designs again
+TOKEN_KEY = "session_token"
+BACKED_UP_KEY = "backed_up"  # drafts.fingerprint of what was last written
+BACKUP_FAILED_KEY = "backup_failed"
 AUTHOR_KEY = "author"  # the sidebar's "Your name" box: who saves to the team library
 AUTHOR_PARAM = "author"  # ...also kept in the page address, so a reload or a bookmark remembers it
 STARTER_ENV = "CLOTHINGGAN_STARTER_SEEDS"  # e.g. "0-5": new sessions start with these designs (demos)
@@ -85,11 +95,7 @@ def restore_author() -> None:
     write it back to the address on every run (switching pages clears the address's parameters)."""
     if AUTHOR_KEY not in st.session_state and st.query_params.get(AUTHOR_PARAM):
         st.session_state[AUTHOR_KEY] = st.query_params[AUTHOR_PARAM][:80]
-    name = author()
-    if name and st.query_params.get(AUTHOR_PARAM) != name:
-        st.query_params[AUTHOR_PARAM] = name
-    elif not name and AUTHOR_PARAM in st.query_params:
-        del st.query_params[AUTHOR_PARAM]
+    _keep_param(AUTHOR_PARAM, author())
 
 
 def last_psi() -> float:
@@ -103,3 +109,55 @@ def last_psi() -> float:
 
 def remember_psi(psi: float) -> None:
     st.session_state[PSI_KEY] = float(psi)
+
+
+def _keep_param(name: str, value: str | None) -> None:
+    """Write a parameter into the page address (switching pages clears them, so on every run)."""
+    if value and st.query_params.get(name) != value:
+        st.query_params[name] = value
+    elif not value and name in st.query_params:
+        del st.query_params[name]
+
+
+def restore_session() -> None:
+    """On a session's first run: take its token from the address and bring back that draft's designs."""
+    if TOKEN_KEY in st.session_state:
+        _keep_param(SESSION_PARAM, st.session_state[TOKEN_KEY])
+        return
+    token = st.query_params.get(SESSION_PARAM)
+    st.session_state[TOKEN_KEY] = token if drafts.is_token(token) else drafts.new_token()
+    _keep_param(SESSION_PARAM, st.session_state[TOKEN_KEY])
+    if not drafts.is_token(token):
+        return
+    try:
+        data = resources.design_library(resources.library_url()).load_draft(token)
+        restored = drafts.decode_session(data) if data else {}
+    except ClothingGANError as exc:
+        log.warning("could not restore session draft: %s", exc)
+        flash(f"Your designs from before the reload could not be brought back just now: {exc}", "warning")
+        return
+    for model_id, store in restored.items():
+        store_for(stores(), model_id).merge(store)
+    st.session_state[BACKED_UP_KEY] = drafts.fingerprint(stores())
+    count = sum(len(s) for s in restored.values())
+    if count:
+        flash(f"Welcome back: your {count} design{'s' if count != 1 else ''} from before are here.", "info")
+
+
+def backup_session() -> None:
+    """After a run: if the designs changed, write this session's draft (one short query per change)."""
+    now = drafts.fingerprint(stores())
+    if now == st.session_state.get(BACKED_UP_KEY, ()):
+        return
+    try:
+        resources.design_library(resources.library_url()).save_draft(st.session_state[TOKEN_KEY],
+                                                                      drafts.encode_session(stores()))
+    except ClothingGANError as exc:
+        log.warning("could not keep session draft: %s", exc)
+        if not st.session_state.get(BACKUP_FAILED_KEY):
+            st.session_state[BACKUP_FAILED_KEY] = True
+            st.toast("Your designs could not be backed up on the server just now, so a reload would lose them; "
+                     "they are safe in this tab. Export them from Library to be sure.", icon=":material/cloud_off:")
+        return
+    st.session_state[BACKED_UP_KEY] = now
+    st.session_state.pop(BACKUP_FAILED_KEY, None)
