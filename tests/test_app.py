@@ -43,6 +43,16 @@ def app(tiny_model, tmp_path, monkeypatch) -> AppTest:
     return at
 
 
+@pytest.fixture()
+def app_env(tiny_model, tmp_path, monkeypatch) -> str:
+    """The environment of an app on the tiny model with a private cache; returns its library's URL."""
+    url = f"sqlite:///{tmp_path / 'library.sqlite'}"
+    monkeypatch.setenv("CLOTHINGGAN_DEFAULT_MODEL", str(tiny_model))
+    monkeypatch.setenv("CLOTHINGGAN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("CLOTHINGGAN_LIBRARY_URL", url)
+    return url
+
+
 def store_of(at: AppTest):
     stores = at.session_state["stores"]
     assert len(stores) == 1

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_app import APP, TIMEOUT, AppTest, generate, ok, store_of, tiny_model  # noqa: F401 - fixtures
+from test_app import APP, TIMEOUT, AppTest, app_env, generate, ok, store_of, tiny_model  # noqa: F401
 
 import clothinggan as cg
 from clothinggan.latents import Design
@@ -11,12 +11,8 @@ from clothinggan.library import DesignLibrary
 
 
 @pytest.fixture()
-def env(tiny_model, tmp_path, monkeypatch) -> str:
-    url = f"sqlite:///{tmp_path / 'library.sqlite'}"
-    monkeypatch.setenv("CLOTHINGGAN_DEFAULT_MODEL", str(tiny_model))
-    monkeypatch.setenv("CLOTHINGGAN_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("CLOTHINGGAN_LIBRARY_URL", url)
-    return url
+def env(app_env) -> str:
+    return app_env
 
 
 def start(page: str | None = None, author: str | None = None) -> AppTest:

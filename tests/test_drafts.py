@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_app import APP, TIMEOUT, AppTest, generate, ok, store_of, tiny_model  # noqa: F401 - fixtures
+from test_app import APP, TIMEOUT, AppTest, app_env, generate, ok, store_of, tiny_model  # noqa: F401
 
 from clothinggan import drafts
 from clothinggan.errors import LatentFormatError
@@ -47,12 +47,8 @@ def test_only_well_formed_tokens_are_looked_up():
 
 
 @pytest.fixture()
-def env(tiny_model, tmp_path, monkeypatch) -> str:
-    url = f"sqlite:///{tmp_path / 'library.sqlite'}"
-    monkeypatch.setenv("CLOTHINGGAN_DEFAULT_MODEL", str(tiny_model))
-    monkeypatch.setenv("CLOTHINGGAN_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("CLOTHINGGAN_LIBRARY_URL", url)
-    return url
+def env(app_env) -> str:
+    return app_env
 
 
 def test_a_reload_brings_the_sessions_designs_back(env):
