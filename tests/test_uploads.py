@@ -138,3 +138,22 @@ def test_frame_upload_gives_square_model_input() -> None:
 
     out = frame_upload(half_red((40, 20)), 16, crop=(0.0, 0.0, 0.5, 1.0))
     assert out.size == (16, 16) and out.mode == "RGB"
+
+
+def test_a_panorama_is_shrunk_before_it_is_framed(monkeypatch) -> None:
+    """Issue 9 #5: a 65,000×600 px JPEG passed the pixel limit, then was padded onto a 65,000² canvas (12.7 GB)."""
+    from PIL import Image
+
+    from clothinggan import framing
+
+    buf = io.BytesIO()
+    Image.new("RGB", (65_000, 600), (200, 30, 30)).save(buf, format="JPEG", quality=50)
+    photo = read_upload(buf.getvalue(), "panorama.jpg")
+    made = []
+    real_new = Image.new
+    monkeypatch.setattr(framing.Image, "new", lambda mode, size, *a, **k: made.append(size) or real_new(mode, size, *a, **k))
+    out = framing.frame_upload(photo, 64)
+    assert out.size == (64, 64) and out.mode == "RGB"
+    assert made and max(max(size) for size in made) <= framing.MAX_SIDE_FACTOR * 64
+    pixels = np.asarray(out)
+    assert (pixels[32, :, 0] > 150).all() and (pixels[0, 32] > 240).all()  # a red band across white

@@ -20,42 +20,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from clothinggan.framing import frame_image
 from clothinggan.paths import cache_dir
 
-WHITE = (255, 255, 255)
 LABEL_FIELDS = ("articleType", "baseColour", "subCategory", "gender", "usage")
 CACHE_VERSION = 1  # bump when framing or the cache layout changes, so stale caches are not reused
 DEFAULT_EXCLUDED = ("Innerwear", "Socks")
-
-
-# -- framing ----------------------------------------------------------------------------------
-def frame_image(img: Image.Image, resolution: int) -> Image.Image:
-    """Any PIL image → RGB ``resolution``² square: padded (centered) on white, LANCZOS-resized.
-
-    Transparent pixels are composited over white and L/P/CMYK/16-bit modes converted, so a user's
-    cut-out PNG is framed exactly like a catalogue photo.
-    """
-    if resolution < 1:
-        raise ValueError(f"resolution must be >= 1, got {resolution}")
-    rgb = _as_rgb(img)
-    w, h = rgb.size
-    side = max(w, h)
-    if w != h:
-        canvas = Image.new("RGB", (side, side), WHITE)
-        canvas.paste(rgb, ((side - w) // 2, (side - h) // 2))
-        rgb = canvas
-    if side != resolution:
-        rgb = rgb.resize((resolution, resolution), Image.LANCZOS)
-    return rgb
-
-
-def _as_rgb(img: Image.Image) -> Image.Image:
-    if img.mode == "RGB":
-        return img
-    # One conversion rule (alpha over white, 16-bit scaled, CMYK/P/L) for uploads and training photos.
-    from clothinggan.uploads import to_rgb
-
-    return to_rgb(img)
 
 
 # -- tensors for the trainer ------------------------------------------------------------------
