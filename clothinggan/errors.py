@@ -37,3 +37,7 @@ class ImageInputError(ClothingGANError):
 
 class DownloadError(ClothingGANError):
     """A model download failed or its checksum did not match."""
+
+
+class ModelPathError(ClothingGANError):
+    """A model path typed into the app is outside its model folders, or is not a model file."""

@@ -11,6 +11,8 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 ASSETS_DIR = Path(os.environ.get("CLOTHINGGAN_ASSETS", PACKAGE_DIR.parent / "assets"))
 MODELS_DIR = ASSETS_DIR / "models"
+MODEL_DIRS_ENV = "CLOTHINGGAN_MODEL_DIRS"  # folders the app's "File path" may load from (os.pathsep-separated)
+MODEL_SUFFIXES = (".safetensors", ".pt", ".pth", ".pkl")
 
 
 def cache_dir(*parts: str) -> Path:
@@ -43,3 +45,33 @@ def file_sha256(path: str | Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def model_dirs() -> list[Path]:
+    """The folders whose model files the app may load by path: ``CLOTHINGGAN_MODEL_DIRS``, else the
+    user cache and the working directory. Other files come in by upload."""
+    configured = os.environ.get(MODEL_DIRS_ENV, "").strip()
+    folders = [Path(p) for p in configured.split(os.pathsep) if p.strip()] if configured else [cache_dir(), Path.cwd()]
+    return [Path(os.path.realpath(f)) for f in folders]
+
+
+def checked_model_path(text: str) -> Path:
+    """A typed server path, resolved (symlinks included), if it is a model file inside ``model_dirs()``.
+
+    In a shared deployment a path box is a probe of the server's files (``/proc/self/environ``), so
+    only model files in the configured folders are accepted; ModelPathError says which folders.
+    """
+    from clothinggan.errors import ModelPathError
+
+    raw = Path(text.strip()).expanduser()
+    path = Path(os.path.realpath(raw if raw.is_absolute() else Path.cwd() / raw))
+    folders = model_dirs()
+    if not any(path.is_relative_to(folder) for folder in folders):
+        shown = ", ".join(str(f) for f in folders)
+        raise ModelPathError(f"The app loads model files only from its model folders ({shown}); upload the file "
+                              f"instead, or ask whoever runs the app to add its folder to {MODEL_DIRS_ENV}.")
+    if path.suffix.lower() not in MODEL_SUFFIXES:
+        raise ModelPathError(f"{path.name} is not a model file: expected one of {', '.join(MODEL_SUFFIXES)}.")
+    if not path.is_file():
+        raise ModelPathError(f"There is no model file at {path}.")
+    return path

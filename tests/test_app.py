@@ -37,6 +37,7 @@ def app(tiny_model, tmp_path, monkeypatch) -> AppTest:
     monkeypatch.setenv("CLOTHINGGAN_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("CLOTHINGGAN_PCA_SAMPLES", "2000")
     monkeypatch.setenv("CLOTHINGGAN_LIBRARY_URL", f"sqlite:///{tmp_path / 'library.sqlite'}")
+    monkeypatch.setenv("CLOTHINGGAN_MODEL_DIRS", str(tmp_path))  # "File path" may load the test's own files
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     assert not at.exception
@@ -223,6 +224,29 @@ def test_switching_models_keeps_stores_apart(app: AppTest, tmp_path) -> None:
     assert any("2 designs belong to model" in c.value for c in app.sidebar.caption)
     stores = app.session_state["stores"]
     assert sorted(len(s) for s in stores.values()) == [0, 2]
+
+
+@pytest.mark.parametrize("path", ["/proc/self/environ", "/etc/passwd", "{tmp}/../outside.safetensors"])
+def test_file_path_loads_only_from_the_model_folders(app: AppTest, tmp_path, tiny_model, path) -> None:
+    """Issue 9 #9: the path box read any server file; in a shared deployment that probes the server."""
+    outside = tmp_path.parent / "outside.safetensors"
+    outside.write_bytes(tiny_model.read_bytes())  # a real model, but not in the app's model folders
+    spec = app.session_state["model_spec"]
+    app.radio(key="model_source").set_value("File path").run()
+    app.text_input(key="model_path").set_value(path.format(tmp=tmp_path)).run()
+    app.button(key="model_path_load").click().run()
+    assert not app.exception
+    [error] = app.sidebar.error
+    assert "model folders" in error.value or "not a model file" in error.value
+    assert app.session_state["model_spec"] == spec
+
+
+def test_sidebar_shows_the_model_files_sha256(app: AppTest, tiny_model) -> None:
+    from clothinggan.paths import file_sha256
+
+    digest = file_sha256(tiny_model)
+    [caption] = [c for c in app.sidebar.caption if c.value.startswith("sha256")]
+    assert digest[:16] in caption.value and digest in caption.help
 
 
 def test_download_picker_lists_known_models(app: AppTest) -> None:

@@ -4,6 +4,7 @@ large allocation. Every file is generated here at run time; none is committed.
 from __future__ import annotations
 
 import io
+import os
 import json
 import struct
 import time
@@ -235,3 +236,26 @@ def test_good_files_still_load(tmp_path: Path) -> None:
     path = write_rosinality(net.state_dict(), net.config, tmp_path / "ros.pt")
     config, _, _ = read_checkpoint(path)
     assert config == net.config
+
+
+# -- item 9: the app's model path box ------------------------------------------------------------
+def test_model_paths_resolve_inside_the_configured_folders_only(tmp_path, monkeypatch):
+    from clothinggan.errors import ModelPathError
+    from clothinggan.paths import MODEL_DIRS_ENV, checked_model_path, model_dirs
+
+    a, b, elsewhere = (tmp_path / n for n in ("a", "b", "elsewhere"))
+    for folder in (a, b, elsewhere):
+        folder.mkdir()
+    (a / "m.safetensors").write_bytes(b"x")
+    (b / "n.pkl").write_bytes(b"x")
+    (elsewhere / "secret.pt").write_bytes(b"x")
+    (a / "link.pt").symlink_to(elsewhere / "secret.pt")  # a link out of a model folder is still outside
+    monkeypatch.setenv(MODEL_DIRS_ENV, f"{a}{os.pathsep}{b}")
+    assert model_dirs() == [a.resolve(), b.resolve()]
+    assert checked_model_path(str(a / "m.safetensors")) == (a / "m.safetensors").resolve()
+    assert checked_model_path(f"  {b}/../b/n.pkl ") == (b / "n.pkl").resolve()
+    for bad, words in [(elsewhere / "secret.pt", "model folders"), (a / "link.pt", "model folders"),
+                       (a / "../elsewhere/secret.pt", "model folders"), ("/proc/self/environ", "model folders"),
+                       (a / "missing.pt", "no model file"), (a, "not a model file")]:
+        with pytest.raises(ModelPathError, match=words):
+            checked_model_path(str(bad))

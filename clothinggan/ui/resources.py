@@ -19,7 +19,7 @@ from PIL import Image
 
 import clothinggan as cg
 from clothinggan import components as comp
-from clothinggan.paths import cache_dir
+from clothinggan.paths import cache_dir, file_sha256
 
 DEFAULT_MODEL_ENV = "CLOTHINGGAN_DEFAULT_MODEL"
 PCA_SAMPLES_ENV = "CLOTHINGGAN_PCA_SAMPLES"
@@ -45,6 +45,21 @@ def pca_samples() -> int:
 def load_model(spec: str) -> cg.Generator:
     """One Generator per model spec per process, on the best device (CUDA > MPS > CPU)."""
     return cg.load_generator(spec)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
+    return file_sha256(path)
+
+
+def model_file_sha256(G: cg.Generator) -> str | None:
+    """The sha256 of the file G was loaded from (hashed once per file version), None if it has none."""
+    source = G.meta.get("source")
+    try:
+        stat = os.stat(source) if source else None
+    except OSError:
+        return None
+    return _sha256_of(str(source), stat.st_size, stat.st_mtime_ns) if stat else None
 
 
 # -- rendering -------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 import clothinggan as cg
+from clothinggan import paths
 from clothinggan.errors import ClothingGANError
 from clothinggan.ui import resources, state, widgets
 
@@ -36,10 +37,27 @@ def _switch(spec: str) -> None:
     st.rerun()
 
 
+def _switch_to_path(text: str) -> None:
+    """A hub address, or a server path inside the configured model folders (anything else is refused)."""
+    if text.startswith("hf://"):
+        _switch(text)
+        return
+    try:
+        path = paths.checked_model_path(text)
+    except ClothingGANError as exc:
+        st.error(f"That model could not be loaded, so the current one stays. {widgets.one_sentence(exc)}")
+        return
+    _switch(str(path))
+
+
 def model_summary(G: cg.Generator) -> None:
     kind = "trained" if G.trained else "untrained placeholder"
     st.markdown(f"**Model:** {G.name}")
     st.caption(f"{G.resolution}×{G.resolution} px · {G.num_ws} layers · {kind} · {G.device.type.upper()}")
+    digest = resources.model_file_sha256(G)
+    if digest:
+        st.caption(f"sha256 `{digest[:16]}…`", help=f"The model file's sha256: {digest}. Two files with the same "
+                                                     "hash are the same model.")
 
 
 def model_picker(G: cg.Generator) -> None:
@@ -53,10 +71,11 @@ def model_picker(G: cg.Generator) -> None:
                 _switch(resources.default_spec())
         elif source == "File path":
             path = st.text_input("Checkpoint path on the server", key="model_path",
-                                 placeholder="/models/lookbook.pkl",
-                                 help="A .safetensors, rosinality .pt or NVlabs .pkl generator.")
+                                 placeholder="models/lookbook.pkl or hf://owner/repo/file.pkl",
+                                 help="A .safetensors, rosinality .pt or NVlabs .pkl generator in the app's model "
+                                      "folders, or a file on the Hugging Face Hub (hf://owner/repo[@revision]/file).")
             if st.button("Load", key="model_path_load", disabled=not path.strip()):
-                _switch(path.strip())
+                _switch_to_path(path.strip())
         elif source == "Upload":
             up = st.file_uploader("Generator file", type=MODEL_TYPES, key="model_upload",
                                   max_upload_size=MODEL_UPLOAD_MB,
