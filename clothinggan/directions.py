@@ -71,7 +71,8 @@ class NamedDirection:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise ValueError("a direction needs a non-empty name")
-        vec = np.array(self.vector, dtype=np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # out-of-range values become inf: refused below
+            vec = np.array(self.vector, dtype=np.float32)
         if vec.ndim != 1 or vec.size == 0 or not np.isfinite(vec).all():
             raise ValueError(f"direction {self.name!r}: vector must be a finite 1-D array, got shape {vec.shape}")
         vec.setflags(write=False)
