@@ -91,7 +91,7 @@ def _check_against_kwargs(config: GeneratorConfig, kwargs: dict[str, Any]) -> No
 def from_state_dict(path: Path, state: dict[str, Any], init_kwargs: dict[str, Any] | None,
                     source: str) -> tuple[GeneratorConfig, dict[str, torch.Tensor], dict[str, Any]]:
     """(config, state, meta) from a G_ema state dict with NVlabs names."""
-    from clothinggan.checkpoints import check_tensor_views
+    from clothinggan.formats.checks import check_tensor_views
 
     if not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(path, "holds a state dict with values that are not tensors")
@@ -197,7 +197,7 @@ def _plain(value: Any, walk: _Walk | None = None, depth: int = 0) -> Any:
 
 def convert_pickle(in_path: Path, out_path: Path) -> None:
     """Restricted-unpickle a network snapshot and write G_ema as our safetensors (child process)."""
-    from clothinggan.checkpoints import save_state_safetensors
+    from clothinggan.formats.safetensors_format import save_state_safetensors
     from clothinggan.formats.safe_unpickle import PersistentObject, UnsafePickleError, restricted_load
 
     data = restricted_load(in_path)
@@ -241,7 +241,7 @@ def run_converter(path: Path, out: Path) -> None:
 
 def read_nvlabs_pickle(path: str | Path) -> tuple[GeneratorConfig, dict[str, torch.Tensor], dict[str, Any]]:
     """(config, NVlabs-named float32 state, meta) of a network snapshot's G_ema, via the cache."""
-    from clothinggan.checkpoints import read_safetensors
+    from clothinggan.formats.safetensors_format import read_safetensors
     from clothinggan.formats.safe_unpickle import UnsafePickleError, prescan
 
     path = Path(path)

@@ -38,7 +38,7 @@ def load_torch_file(path: Path) -> Any:
     A zip-form file is first checked from its directory (no bomb) and its CRCs verified, which
     torch.load does not do: a bit-flipped file would otherwise load with silently changed weights.
     """
-    from clothinggan.checkpoints import MAX_CHECKPOINT_BYTES
+    from clothinggan.formats.checks import MAX_CHECKPOINT_BYTES
     from clothinggan.formats.archives import ArchiveError, check_zip
 
     with open(path, "rb") as fh:
@@ -147,7 +147,7 @@ def rosinality_from_object(path: Path, obj: dict[str, Any]) -> tuple[GeneratorCo
     g_ema = obj.get("g_ema")
     if not isinstance(g_ema, dict) or not all(isinstance(v, torch.Tensor) for v in g_ema.values()):
         raise CheckpointError(path, "has a g_ema entry that is not a state dict of tensors")
-    from clothinggan.checkpoints import check_tensor_views
+    from clothinggan.formats.checks import check_tensor_views
 
     check_tensor_views(path, g_ema)
     try:
@@ -174,7 +174,7 @@ def rosinality_from_object(path: Path, obj: dict[str, Any]) -> tuple[GeneratorCo
         state["mapping.w_avg"] = latent_avg.reshape(-1).to(torch.float32).clone()
         meta["w_avg_source"] = "latent_avg"
     else:
-        from clothinggan.checkpoints import check_shapes
+        from clothinggan.formats.checks import check_shapes
 
         shapes = {k: tuple(v.shape) for k, v in state.items()}
         check_shapes(path, config, {**shapes, "mapping.w_avg": (config.w_dim,)})  # before running the mapping
