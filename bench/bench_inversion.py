@@ -218,7 +218,7 @@ def _print_directions(G: Any, classifier: Any | None, methods: dict[str, tuple[n
 
 def _classifier() -> Any | None:
     try:
-        from clothinggan.train.classifier import load_classifier
+        from clothinggan.classifier import load_classifier
 
         return load_classifier()
     except (ImportError, OSError, ValueError) as exc:

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from clothinggan.classifier import resolve_classifier
 from clothinggan.encoder import Encoder, find_encoder, load_encoder
 from clothinggan.images import from_pil, to_pil
 
@@ -124,7 +125,7 @@ def invert(G: Any, image: Image.Image, *, steps: int = 0, w_steps: int | None = 
     steps_run = 0
     if steps > 0:
         loss_fn = ReconstructionLoss(target, LossWeights(perceptual=perceptual_weight),
-                                     _resolve_classifier(classifier, G.device))
+                                     resolve_classifier(classifier, G.device))
         ws, steps_run = refine(G, ws, loss_fn, steps=steps, w_steps=w_steps, lr=lr, progress=progress, seed=seed)
     filename = filename if filename is not None else Path(getattr(image, "filename", "") or "").name
     provenance = {"kind": "inverted", "filename": filename, "steps": steps_run, "encoder": enc is not None,
@@ -305,24 +306,6 @@ def _check_steps(steps: int, w_steps: int | None) -> tuple[int, int]:
     if not 0 <= w_steps <= steps:
         raise ValueError(f"w_steps must be between 0 and steps ({steps}), got {w_steps}")
     return steps, w_steps
-
-
-def _resolve_classifier(spec: Any, device: torch.device) -> Any | None:
-    if spec is None:
-        return None
-    if spec != "auto":
-        return spec
-    try:
-        from clothinggan.train.classifier import load_classifier
-
-        clf = load_classifier()
-    except (ImportError, OSError, FileNotFoundError, RuntimeError, ValueError):
-        return None  # no classifier shipped: the multi-scale pixel loss stands in
-    if clf is None:
-        return None
-    if isinstance(clf, torch.nn.Module):
-        clf = clf.to(device).eval().requires_grad_(False)
-    return clf
 
 
 def _resize(images: torch.Tensor, size: int) -> torch.Tensor:

@@ -14,7 +14,8 @@ from typing import Any, Callable
 import torch
 
 from clothinggan.encoder import Encoder, load_encoder, new_encoder, save_encoder
-from clothinggan.invert import LossWeights, ReconstructionLoss, _resolve_classifier
+from clothinggan.classifier import resolve_classifier
+from clothinggan.invert import LossWeights, ReconstructionLoss
 
 # Real photos of the training split only; the hold-out split is for bench/ and never seen here.
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "fashion-product-images-small"
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
 
     G = load_generator(args.model)
     photos = None if args.no_real else load_train_photos(Path(args.data), G.resolution)
-    classifier = _resolve_classifier("auto", G.device)
+    classifier = resolve_classifier("auto", G.device)
     init = _warm_start(G, args.init) if args.init else None
     print(f"training the encoder of {G} for {args.minutes} min "
           f"({'no' if photos is None else len(photos)} real photos, classifier: {classifier is not None})")
