@@ -6,12 +6,12 @@ and without mutating anything, so one loaded model can serve many app sessions' 
 from __future__ import annotations
 
 import hashlib
-import os
 from typing import Any, Iterable, Literal, Sequence
 
 import numpy as np
 import torch
 
+from clothinggan import settings
 from clothinggan.errors import InvalidSeedError
 from clothinggan.networks import (GeneratorConfig, NoiseMode, StyleGAN2, seeds_to_z, set_channels_last,
                                   set_fold_upsampling)
@@ -21,7 +21,7 @@ MAX_SEED = 2**32 - 1  # np.random.RandomState accepts seeds in [0, 2**32)
 
 def pick_device(preference: str | torch.device | None = None) -> torch.device:
     """CUDA, then Apple MPS, then CPU; ``preference`` or ``CLOTHINGGAN_DEVICE`` overrides."""
-    preference = preference or os.environ.get("CLOTHINGGAN_DEVICE")
+    preference = preference or settings.device()
     if preference:
         return torch.device(preference)
     if torch.cuda.is_available():

@@ -9,7 +9,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import re
 import threading
 import time
@@ -25,13 +24,14 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
+from clothinggan import settings
 from clothinggan.errors import ClothingGANError, LatentFormatError
 from clothinggan.latents import Design, describe_provenance
 from clothinggan.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
-URL_ENV = "CLOTHINGGAN_LIBRARY_URL"
+URL_ENV = settings.LIBRARY_URL
 # Writers wait this long for another writer's lock instead of failing with "database is locked".
 BUSY_TIMEOUT_S = 30.0
 # Streamlit runs every session's script in its own thread; a rerun holds a connection for a few
@@ -76,7 +76,7 @@ class LibraryUnavailableError(ClothingGANError):
 
 def default_url() -> str:
     """``CLOTHINGGAN_LIBRARY_URL`` if set, else a SQLite file in the user cache."""
-    return os.environ.get(URL_ENV) or f"sqlite:///{cache_dir() / 'library.sqlite'}"
+    return settings.library_url() or f"sqlite:///{cache_dir() / 'library.sqlite'}"
 
 
 def normalise_url(url: str) -> str:

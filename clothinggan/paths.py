@@ -8,18 +8,18 @@ import hashlib
 import os
 from pathlib import Path
 
+from clothinggan import settings
+
 PACKAGE_DIR = Path(__file__).resolve().parent
-ASSETS_DIR = Path(os.environ.get("CLOTHINGGAN_ASSETS", PACKAGE_DIR.parent / "assets"))
+ASSETS_DIR = settings.assets_dir(PACKAGE_DIR)
 MODELS_DIR = ASSETS_DIR / "models"
-MODEL_DIRS_ENV = "CLOTHINGGAN_MODEL_DIRS"  # folders the app's "File path" may load from (os.pathsep-separated)
+MODEL_DIRS_ENV = settings.MODEL_DIRS
 MODEL_SUFFIXES = (".safetensors", ".pt", ".pth", ".pkl")
 
 
 def cache_dir(*parts: str) -> Path:
     """Return (and create) a folder under the user cache (``CLOTHINGGAN_CACHE`` overrides)."""
-    root = os.environ.get("CLOTHINGGAN_CACHE")
-    base = Path(root) if root else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "clothinggan"
-    path = base.joinpath(*parts)
+    path = settings.cache_root().joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -50,8 +50,7 @@ def file_sha256(path: str | Path) -> str:
 def model_dirs() -> list[Path]:
     """The folders whose model files the app may load by path: ``CLOTHINGGAN_MODEL_DIRS``, else the
     user cache and the working directory. Other files come in by upload."""
-    configured = os.environ.get(MODEL_DIRS_ENV, "").strip()
-    folders = [Path(p) for p in configured.split(os.pathsep) if p.strip()] if configured else [cache_dir(), Path.cwd()]
+    folders = settings.model_dirs() or [cache_dir(), Path.cwd()]
     return [Path(os.path.realpath(f)) for f in folders]
 
 

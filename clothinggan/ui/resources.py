@@ -19,26 +19,21 @@ from PIL import Image
 
 import clothinggan as cg
 from clothinggan import components as comp
+from clothinggan import settings
 from clothinggan.paths import cache_dir, file_sha256
 
-DEFAULT_MODEL_ENV = "CLOTHINGGAN_DEFAULT_MODEL"
-PCA_SAMPLES_ENV = "CLOTHINGGAN_PCA_SAMPLES"
-LIBRARY_URL_ENV = "CLOTHINGGAN_LIBRARY_URL"
 SCATTER_SAMPLES = 300
 SCATTER_SEED = 12345  # fixed, so the scatter plot (and a picked point) stay the same across reruns
 
 
 def default_spec() -> str:
     """The model a new session starts with: ``CLOTHINGGAN_DEFAULT_MODEL`` or the embedded default."""
-    return os.environ.get(DEFAULT_MODEL_ENV, "").strip() or "default"
+    return settings.default_model()
 
 
 def pca_samples() -> int:
     """How many w samples a PCA computed in the app uses (GANSpace used 300k–1M; 100k is enough here)."""
-    try:
-        return max(1000, int(os.environ.get(PCA_SAMPLES_ENV, "100000")))
-    except ValueError:
-        return 100_000
+    return settings.pca_samples()
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
@@ -189,7 +184,7 @@ def library_url() -> str | None:
         url = st.secrets.get("library_url")
     except Exception:  # noqa: BLE001 - no secrets file is the normal case
         url = None
-    return url or os.environ.get(LIBRARY_URL_ENV) or None
+    return url or settings.library_url()
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)

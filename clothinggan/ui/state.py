@@ -6,11 +6,10 @@ the earlier ones again.
 from __future__ import annotations
 
 import logging
-import os
 
 import streamlit as st
 
-from clothinggan import drafts
+from clothinggan import drafts, settings
 from clothinggan.errors import ClothingGANError
 from clothinggan.latents import LatentStore, store_for
 from clothinggan.ui import resources
@@ -30,7 +29,6 @@ BACKED_UP_KEY = "backed_up"  # drafts.fingerprint of what was last written
 BACKUP_FAILED_KEY = "backup_failed"
 AUTHOR_KEY = "author"  # the sidebar's "Your name" box: who saves to the team library
 AUTHOR_PARAM = "author"  # ...also kept in the page address, so a reload or a bookmark remembers it
-STARTER_ENV = "CLOTHINGGAN_STARTER_SEEDS"  # e.g. "0-5": new sessions start with these designs (demos)
 
 
 def model_spec() -> str:
@@ -56,7 +54,7 @@ def current_store(G) -> LatentStore:
     names[G.fingerprint] = G.name
     new = G.fingerprint not in stores()
     store = store_for(stores(), G.fingerprint)
-    starter = os.environ.get(STARTER_ENV, "").strip()
+    starter = settings.starter_seeds()
     if new and starter:
         from clothinggan.latents import designs_from_seeds
         from clothinggan.seeds import parse_seeds
