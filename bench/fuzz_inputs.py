@@ -31,7 +31,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import clothinggan as cg  # noqa: E402
@@ -42,7 +41,7 @@ from clothinggan.errors import ClothingGANError  # noqa: E402
 from clothinggan.formats.rosinality import write_rosinality  # noqa: E402
 from clothinggan.framing import frame_upload  # noqa: E402
 from clothinggan.latents import Design, LatentStore  # noqa: E402
-from clothinggan.networks import GeneratorConfig, StyleGAN2  # noqa: E402
+from clothinggan.testing import tiny_generator  # noqa: E402
 from clothinggan.uploads import read_upload  # noqa: E402
 
 NVLABS_FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "stylegan2" / "nvlabs-s16-sanitized.pkl"
@@ -119,12 +118,6 @@ MUTATIONS = [_flip, _truncate, _splice, _huge_number, _json_tamper, _garbage]
 
 
 # -- valid inputs ----------------------------------------------------------------------------------
-def tiny_generator(seed: int = 0) -> cg.Generator:
-    torch.manual_seed(seed)
-    cfg = GeneratorConfig(resolution=16, z_dim=32, w_dim=32, mapping_layers=2, channels={4: 32, 8: 32, 16: 16})
-    return cg.Generator(StyleGAN2(cfg), name="fuzz")
-
-
 def _store(G: cg.Generator, n: int) -> LatentStore:
     rng = np.random.default_rng(n)
     return LatentStore(G.fingerprint, [Design(ws=rng.standard_normal((G.num_ws, G.w_dim)).astype(np.float32),
@@ -141,7 +134,7 @@ def _photo(fmt: str, size: tuple[int, int], mode: str = "RGB") -> bytes:
 
 def targets(work: Path) -> dict[str, Target]:
     """Every loader with its valid inputs (made here, so the run needs no files but the NVlabs fixture)."""
-    G = tiny_generator()
+    G = tiny_generator(0, name="fuzz")
     model = work / "model.safetensors"
     cg.save_generator(G, model)
     ros = write_rosinality(G.net.state_dict(), G.config, work / "model.pt")

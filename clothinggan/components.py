@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
 import numpy as np
-import torch
 
 from clothinggan.errors import LatentFormatError
 from clothinggan.paths import MODELS_DIR, cache_dir

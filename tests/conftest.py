@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-import torch
+from pg_fixture import postgres_server, postgres_url  # noqa: F401 - fixtures for every module
 
 import clothinggan as cg
-from clothinggan.networks import GeneratorConfig, StyleGAN2
+from clothinggan import testing
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+APP = str(REPO_ROOT / "streamlit_app.py")
+APP_TIMEOUT = 60
 
 
 def shared_dir() -> Path:
@@ -53,6 +55,35 @@ def fixtures_dir() -> Path:
 @pytest.fixture()
 def tiny_generator() -> cg.Generator:
     """A random-weight 16-px Generator (seed 0), cheap enough for any test."""
-    torch.manual_seed(0)
-    cfg = GeneratorConfig(resolution=16, z_dim=32, w_dim=32, mapping_layers=2, channels={4: 32, 8: 32, 16: 16})
-    return cg.Generator(StyleGAN2(cfg))
+    return testing.tiny_generator(0, name="model", device=None)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """The tiny generator saved as a model file (the app's tests start on it)."""
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    cg.save_generator(testing.tiny_generator(0, name="tiny", device=None), path)
+    return path
+
+
+@pytest.fixture()
+def app_env(tiny_model, tmp_path, monkeypatch) -> str:
+    """The environment of an app on the tiny model with a private cache; returns its library's URL."""
+    url = f"sqlite:///{tmp_path / 'library.sqlite'}"
+    monkeypatch.setenv("CLOTHINGGAN_DEFAULT_MODEL", str(tiny_model))
+    monkeypatch.setenv("CLOTHINGGAN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("CLOTHINGGAN_LIBRARY_URL", url)
+    monkeypatch.setenv("CLOTHINGGAN_MODEL_DIRS", str(tmp_path))  # "File path" may load the test's own files
+    return url
+
+
+@pytest.fixture()
+def app(app_env, monkeypatch):
+    """The app (AppTest) after its first run on the tiny model."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("CLOTHINGGAN_PCA_SAMPLES", "2000")
+    at = AppTest.from_file(APP, default_timeout=APP_TIMEOUT)
+    at.run()
+    assert not at.exception
+    return at

@@ -22,38 +22,6 @@ APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 TIMEOUT = 60
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    cfg = GeneratorConfig(resolution=16, z_dim=32, w_dim=32, mapping_layers=2, channels={4: 32, 8: 32, 16: 16})
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    cg.save_generator(cg.Generator(StyleGAN2(cfg), name="tiny"), path)
-    return path
-
-
-@pytest.fixture()
-def app(tiny_model, tmp_path, monkeypatch) -> AppTest:
-    monkeypatch.setenv("CLOTHINGGAN_DEFAULT_MODEL", str(tiny_model))
-    monkeypatch.setenv("CLOTHINGGAN_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("CLOTHINGGAN_PCA_SAMPLES", "2000")
-    monkeypatch.setenv("CLOTHINGGAN_LIBRARY_URL", f"sqlite:///{tmp_path / 'library.sqlite'}")
-    monkeypatch.setenv("CLOTHINGGAN_MODEL_DIRS", str(tmp_path))  # "File path" may load the test's own files
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    assert not at.exception
-    return at
-
-
-@pytest.fixture()
-def app_env(tiny_model, tmp_path, monkeypatch) -> str:
-    """The environment of an app on the tiny model with a private cache; returns its library's URL."""
-    url = f"sqlite:///{tmp_path / 'library.sqlite'}"
-    monkeypatch.setenv("CLOTHINGGAN_DEFAULT_MODEL", str(tiny_model))
-    monkeypatch.setenv("CLOTHINGGAN_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("CLOTHINGGAN_LIBRARY_URL", url)
-    return url
-
-
 def store_of(at: AppTest):
     stores = at.session_state["stores"]
     assert len(stores) == 1

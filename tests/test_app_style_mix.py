@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from test_app import app, ok, store_of, tiny_model  # noqa: F401 - fixtures
+from test_app import ok, store_of
 
 import clothinggan as cg
 from clothinggan.latents import Design

@@ -2,17 +2,13 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
-from test_app import APP, TIMEOUT, AppTest, app_env, generate, ok, store_of, tiny_model  # noqa: F401
+from test_app import APP, TIMEOUT, AppTest, generate, ok, store_of
 
 import clothinggan as cg
 from clothinggan.latents import Design
 from clothinggan.library import DesignLibrary
 
 
-@pytest.fixture()
-def env(app_env) -> str:
-    return app_env
 
 
 def start(page: str | None = None, author: str | None = None) -> AppTest:
@@ -37,7 +33,7 @@ def load_buttons(at: AppTest) -> list[str]:
     return [b.key for b in at.button if b.key and b.key.startswith("lib_load_")]
 
 
-def test_one_design_saved_from_generate_shows_in_the_team_tab_under_its_author(env):
+def test_one_design_saved_from_generate_shows_in_the_team_tab_under_its_author(app_env):
     at = start()
     at.text_input(key="author").set_value("Ada").run()
     generate(at, "0-3")
@@ -47,7 +43,7 @@ def test_one_design_saved_from_generate_shows_in_the_team_tab_under_its_author(e
     ok(at)
     assert any("Saved" in s.value and "team library" in s.value for s in at.success)
     assert len(store_of(at)) == 0  # saving to the team does not also add it to the session
-    with DesignLibrary(env) as lib:
+    with DesignLibrary(app_env) as lib:
         [entry] = lib.list()
     assert (entry.id, entry.author) == (design.id, "Ada")
     at.switch_page("app_pages/library.py").run()
@@ -59,15 +55,15 @@ def test_one_design_saved_from_generate_shows_in_the_team_tab_under_its_author(e
     assert store_of(at).ids() == [design.id]
 
 
-def test_the_authors_name_comes_back_from_the_page_address(env):
+def test_the_authors_name_comes_back_from_the_page_address(app_env):
     at = start(author="Bea")
     assert at.session_state["author"] == "Bea"
     assert at.query_params["author"] == ["Bea"] or at.query_params["author"] == "Bea"
 
 
-def test_team_tab_pages_searches_and_filters_by_author(env, tiny_model):
+def test_team_tab_pages_searches_and_filters_by_author(app_env, tiny_model):
     designs, authors = saved_designs(tiny_model, 30)
-    with DesignLibrary(env) as lib:
+    with DesignLibrary(app_env) as lib:
         for i, d in enumerate(designs):
             lib.save(d, author=authors[i % 3])
     at = start("app_pages/library.py")
@@ -88,21 +84,21 @@ def test_team_tab_pages_searches_and_filters_by_author(env, tiny_model):
     assert sorted(load_buttons(at)) == sorted(f"lib_load_{d.id}" for d in designs[2::3])
 
 
-def test_only_a_designs_author_may_delete_it(env, tiny_model):
+def test_only_a_designs_author_may_delete_it(app_env, tiny_model):
     designs, _ = saved_designs(tiny_model, 2)
-    with DesignLibrary(env) as lib:
+    with DesignLibrary(app_env) as lib:
         lib.save(designs[0], author="ana")
         lib.save(designs[1], author="bo")
     at = start("app_pages/library.py", author="ana")
     assert at.button(key=f"lib_del_{designs[1].id}").disabled
     at.button(key=f"lib_del_{designs[0].id}").click().run()
     ok(at)
-    with DesignLibrary(env) as lib:
+    with DesignLibrary(app_env) as lib:
         assert [e.id for e in lib.list()] == [designs[1].id]
     assert load_buttons(at) == [f"lib_load_{designs[1].id}"]
 
 
-def test_a_library_that_is_down_is_one_message_and_the_session_keeps_its_designs(env, monkeypatch):
+def test_a_library_that_is_down_is_one_message_and_the_session_keeps_its_designs(app_env, monkeypatch):
     at = start()
     generate(at, "0-1")
     design = at.session_state["generated"][0]

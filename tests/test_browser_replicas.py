@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import pytest
 from app_server import AppServer
-from pg_fixture import postgres_server, postgres_url  # noqa: F401 - fixtures
 from test_browser_e2e import CHROMIUM, CHROMIUM_FLAGS
 
 pytestmark = pytest.mark.slow

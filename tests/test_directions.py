@@ -10,6 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from clothinggan import testing
 from clothinggan.components import (Components, compute_components, import_ganspace, load_components,
                                     save_components, shipped_components)
 from clothinggan.directions import (NamedDirection, apply_edits, component_strip, delete_user_direction,
@@ -17,7 +18,6 @@ from clothinggan.directions import (NamedDirection, apply_edits, component_strip
                                     save_user_direction, user_directions_path, write_directions_file)
 from clothinggan.errors import LatentFormatError, ModelMismatchError
 from clothinggan.generator import Generator
-from clothinggan.networks import GeneratorConfig, StyleGAN2
 
 GANSPACE_NAME = "ganspace/stylegan2-lookbook_style_ipca_c80_n300000_w.npz"
 W_DIM, NUM_WS = 32, 6
@@ -32,9 +32,7 @@ def private_cache(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture(scope="module")
 def G() -> Generator:
-    torch.manual_seed(0)
-    cfg = GeneratorConfig(resolution=16, z_dim=32, w_dim=W_DIM, mapping_layers=2, channels={4: 32, 8: 32, 16: 16})
-    return Generator(StyleGAN2(cfg), name="tiny", device="cpu")
+    return testing.tiny_generator(0)
 
 
 def dominant_direction() -> np.ndarray:

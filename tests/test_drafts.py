@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_app import APP, TIMEOUT, AppTest, app_env, generate, ok, store_of, tiny_model  # noqa: F401
+from test_app import APP, TIMEOUT, AppTest, generate, ok, store_of
 
 from clothinggan import drafts
 from clothinggan.errors import LatentFormatError
@@ -46,12 +46,9 @@ def test_only_well_formed_tokens_are_looked_up():
         assert not drafts.is_token(bad)
 
 
-@pytest.fixture()
-def env(app_env) -> str:
-    return app_env
 
 
-def test_a_reload_brings_the_sessions_designs_back(env):
+def test_a_reload_brings_the_sessions_designs_back(app_env):
     first = AppTest.from_file(APP, default_timeout=TIMEOUT)
     first.run()
     generate(first, "0-3")
@@ -76,7 +73,7 @@ def test_a_reload_brings_the_sessions_designs_back(env):
     assert "stores" not in third.session_state or not any(len(s) for s in third.session_state["stores"].values())
 
 
-def test_a_failed_backup_says_so_and_keeps_the_designs_in_the_tab(env, monkeypatch):
+def test_a_failed_backup_says_so_and_keeps_the_designs_in_the_tab(app_env, monkeypatch):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     generate(at, "0-1")

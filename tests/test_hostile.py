@@ -176,7 +176,8 @@ def test_shared_subobjects_cannot_make_the_walk_exponential() -> None:
     start = time.perf_counter()
     with pytest.raises(UnsafePickleError):
         _plain({"a": laugh})
-    assert time.perf_counter() - start < 1
+    # 2^60 leaves would take centuries to walk; the refusal comes at once (5 s: a busy CI machine).
+    assert time.perf_counter() - start < 5
 
 
 def test_the_converter_runs_under_limits() -> None:

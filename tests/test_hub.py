@@ -19,9 +19,9 @@ import pytest
 import torch
 
 import clothinggan as cg
+from clothinggan.testing import tiny_net
 from clothinggan import hub, zoo
 from clothinggan.errors import CheckpointError, DownloadError
-from clothinggan.networks import GeneratorConfig, StyleGAN2
 from conftest import local_http_server, shared_dir
 
 REPO = "acme/tiny-gan"
@@ -81,12 +81,6 @@ class FakeHub(http.server.BaseHTTPRequestHandler):
 
 def gets(filename: str) -> list[str]:
     return [path for method, path in FakeHub.log if method == "GET" and path.endswith("/" + filename)]
-
-
-def tiny_net(seed: int) -> StyleGAN2:
-    torch.manual_seed(seed)
-    cfg = GeneratorConfig(resolution=16, z_dim=32, w_dim=32, mapping_layers=2, channels={4: 32, 8: 32, 16: 16})
-    return StyleGAN2(cfg)
 
 
 def same_images(a: cg.Generator, b: cg.Generator) -> bool:

@@ -10,19 +10,13 @@ import pytest
 import torch
 from PIL import Image
 
+from clothinggan.testing import tiny_generator
 from clothinggan.encoder import (EncoderConfig, Encoder, find_encoder, load_encoder, new_encoder,
                                  read_encoder_fingerprint, save_encoder)
 from clothinggan.errors import ModelMismatchError
 from clothinggan.generator import Generator
 from clothinggan.images import from_pil, to_pil
 from clothinggan.invert import PREVIEW_EVERY, add_arguments, cli_main, invert
-from clothinggan.networks import GeneratorConfig, StyleGAN2
-
-
-def tiny_generator(seed: int = 0) -> Generator:
-    torch.manual_seed(seed)
-    cfg = GeneratorConfig(resolution=16, z_dim=32, w_dim=32, mapping_layers=2, channels={4: 32, 8: 32, 16: 16})
-    return Generator(StyleGAN2(cfg), name="tiny", device="cpu")
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pg_fixture import postgres_server, postgres_url  # noqa: F401 - fixtures
 from sqlalchemy import text
 
 from clothinggan.errors import ClothingGANError, LatentFormatError

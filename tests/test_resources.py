@@ -6,17 +6,15 @@ import pytest
 import torch
 
 import clothinggan as cg
+from clothinggan import testing
 from clothinggan.generator import Generator
 from clothinggan.latents import designs_from_seeds
-from clothinggan.networks import GeneratorConfig, StyleGAN2
 from clothinggan.ui import resources
 
 
 @pytest.fixture()
 def G(monkeypatch) -> Generator:
-    torch.manual_seed(0)
-    cfg = GeneratorConfig(resolution=16, z_dim=32, w_dim=32, mapping_layers=2, channels={4: 32, 8: 32, 16: 16})
-    G = Generator(StyleGAN2(cfg), name="tiny", device="cpu")
+    G = testing.tiny_generator(0)
     monkeypatch.setattr(resources, "IMAGES", resources.ImageCache())
     return G
 

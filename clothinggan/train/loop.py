@@ -16,7 +16,6 @@ from typing import Any, Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from clothinggan.checkpoints import save_safetensors
 from clothinggan.images import image_grid, to_pil
