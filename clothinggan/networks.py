@@ -191,10 +191,25 @@ def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
 
 
 def blur_filter(device: torch.device | None = None) -> torch.Tensor:
-    """The 4×4 binomial FIR filter [1,3,3,1]ᵀ[1,3,3,1], normalised to sum 1."""
-    taps = torch.tensor(BLUR_TAPS, device=device)
-    f = torch.outer(taps, taps)
-    return f / f.sum()
+    """The 4×4 binomial FIR filter [1,3,3,1]ᵀ[1,3,3,1], normalised to sum 1.
+
+    Built from Python numbers (each tap is an exact k/64), so no tensor arithmetic runs when a
+    network is built on the meta device.
+    """
+    total = sum(BLUR_TAPS) ** 2
+    return torch.tensor([[a * b / total for b in BLUR_TAPS] for a in BLUR_TAPS], device=device)
+
+
+def _init_randn(*shape: int, scale: float = 1.0) -> torch.Tensor:
+    """N(0, 1)·scale initial values; uninitialised under ``torch.device("meta")``.
+
+    Checkpoint loading builds a network on the meta device to learn its tensor shapes; a random
+    init or a division there would first import sympy and torch._refs (about 2 s of cold start).
+    """
+    if torch.empty(0).device.type == "meta":
+        return torch.empty(*shape)
+    x = torch.randn(*shape)
+    return x / scale if scale != 1.0 else x
 
 
 def filter2d(x: torch.Tensor, f: torch.Tensor, pad: tuple[int, int], gain: float = 1.0) -> torch.Tensor:
@@ -238,7 +253,7 @@ class FullyConnectedLayer(nn.Module):
                  lr_multiplier: float = 1.0, bias_init: float = 0.0) -> None:
         super().__init__()
         self.lrelu = lrelu
-        self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_multiplier)
+        self.weight = nn.Parameter(_init_randn(out_features, in_features, scale=lr_multiplier))
         self.bias = nn.Parameter(torch.full((out_features,), float(bias_init)))
         self.weight_gain = lr_multiplier / math.sqrt(in_features)
         self.bias_gain = lr_multiplier
@@ -307,10 +322,10 @@ class SynthesisLayer(nn.Module):
         self.channels_last = False  # see set_channels_last: faster oneDNN convolutions on CPUs
         self._derived: tuple[tuple, dict[str, torch.Tensor]] | None = None
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1.0)
-        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 3, 3))
+        self.weight = nn.Parameter(_init_randn(out_channels, in_channels, 3, 3))
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.noise_strength = nn.Parameter(torch.zeros([]))
-        self.register_buffer("noise_const", torch.randn(resolution, resolution))
+        self.register_buffer("noise_const", _init_randn(resolution, resolution))
         self.register_buffer("resample_filter", blur_filter(), persistent=False)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: NoiseMode = "const") -> torch.Tensor:
@@ -407,7 +422,7 @@ class ToRGBLayer(nn.Module):
         super().__init__()
         self.conv_clamp = conv_clamp
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1.0)
-        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 1, 1))
+        self.weight = nn.Parameter(_init_randn(out_channels, in_channels, 1, 1))
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.weight_gain = 1 / math.sqrt(in_channels)
 
@@ -426,7 +441,7 @@ class SynthesisBlock(nn.Module):
         self.resolution = resolution
         self.is_first = in_channels == 0
         if self.is_first:
-            self.const = nn.Parameter(torch.randn(out_channels, resolution, resolution))
+            self.const = nn.Parameter(_init_randn(out_channels, resolution, resolution))
         else:
             self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=True, conv_clamp=conv_clamp)
         self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, up=False, conv_clamp=conv_clamp)

@@ -238,3 +238,20 @@ def test_a_seed_maps_to_the_same_bits_in_any_batch(G: Generator) -> None:
     assert torch.equal(big[5], small[0]) and torch.equal(big[31], small[1])
     torch.testing.assert_close(big[:, 0], G.mapping(G.seeds_to_z(list(range(40))), psi=0.7), rtol=1e-6, atol=1e-6)
     assert G.seeds_to_ws([]).shape == (0, G.num_ws, G.w_dim)
+
+
+def test_loading_a_model_does_not_import_sympy(tmp_path) -> None:
+    """Cold start: shape checks build the network on the meta device, where a random init or a
+    division imports sympy and torch's reference ops (about 2.4 s before the first garment)."""
+    import subprocess
+    import sys
+
+    from clothinggan import testing
+
+    path = tmp_path / "tiny.safetensors"
+    cg.save_generator(testing.tiny_generator(0), path)
+    code = (f"import sys, clothinggan as cg; G = cg.load_generator({str(path)!r}); "
+            "G.synthesis(G.seeds_to_ws([0])); print('sympy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "False"
