@@ -3,8 +3,9 @@ from dataclasses import replace
 
 import streamlit as st
 
+from clothinggan.animation import interpolation_ws
 from clothinggan.directions import delete_user_direction, edit_design, load_directions
-from clothinggan.ui import resources, sidebar, state, widgets
+from clothinggan.ui import animate, resources, sidebar, state, widgets
 
 PCA_PAGE = "app_pages/pca_explorer.py"
 
@@ -62,11 +63,22 @@ def editor(G, store, design, directions) -> None:
                            fill=True)
         name = st.text_input("Name of the new design", value="", key="edit_name",
                              placeholder=f"{design.name} (edited)")
-        if st.button("Save as new design", key="edit_save", type="primary", disabled=not edits,
+        s1, s2 = st.columns([3, 2])
+        if s1.button("Save as new design", key="edit_save", type="primary", disabled=not edits,
                      icon=":material/library_add:"):
             new = edit_design(design, edits, name=name.strip() or None)
             widgets.add_to_store(store, new)
             st.rerun(scope="app")
+        if edits:
+            widgets.save_to_team_button(edit_design(design, edits, name=name.strip() or None), key="edit_team",
+                                        where=s2, label="Save to team")
+        with st.expander("Animate this edit", icon=":material/animation:"):
+            if not edits:
+                st.caption("Move a slider first: the animation walks from the design to the edit and back.")
+            else:
+                animate.animation_panel(G, "edit_anim", lambda n: interpolation_ws(design.ws, edited.ws, n,
+                                                                                   there_and_back=True),
+                                        f"{design.name} edit", f"{design.name} → {summary} → back")
 
 
 with widgets.guard():

@@ -2,9 +2,10 @@
 import streamlit as st
 
 from clothinggan import image_grid
+from clothinggan.animation import interpolation_ws
 from clothinggan.latents import Design
 from clothinggan.mixing import crossover, layer_groups, fine_layer_groups, mix, mix_designs, mixing_matrix_ws
-from clothinggan.ui import resources, sidebar, state, widgets
+from clothinggan.ui import animate, resources, sidebar, state, widgets
 
 with widgets.guard():
     G = sidebar.current_model()
@@ -59,9 +60,15 @@ with widgets.guard():
         else:
             result = mix_designs(a, b, structure, style)
         widgets.show_image(resources.render(G, result.ws)[0], result.describe(), widgets.CARD_PX)
-        st.button("Add to designs", key="mix_add", type="primary", icon=":material/library_add:",
+        r1, r2, r3 = st.columns([3, 1, 1])
+        r1.button("Add to designs", key="mix_add", type="primary", icon=":material/library_add:",
                   on_click=widgets.add_to_store, args=(store, result))
-        widgets.download_png(resources.render(G, result.ws)[0], "mix", key="mix_dl", px=256)
+        widgets.download_png(resources.render(G, result.ws)[0], "mix", key="mix_dl", px=256, label="", where=r2)
+        widgets.save_to_team_button(result, key="mix_team", where=r3)
+
+    with st.expander("Animate: a walk from A to B and back", icon=":material/animation:"):
+        animate.animation_panel(G, "mix_anim", lambda n: interpolation_ws(a.ws, b.ws, n, there_and_back=True),
+                                f"{a.name} to {b.name}", f"{a.name} → {b.name} → back, through W+")
 
     st.divider()
     st.subheader("Mixing grid")

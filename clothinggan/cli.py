@@ -16,6 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from clothinggan.errors import ClothingGANError, ModelMismatchError
+from clothinggan.paths import write_atomic
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 BIG_JOB = 16  # images; above this a progress bar is worth its line
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_mix(sub)
     _add_edit(sub)
     _add_pca(sub)
+    _add_animate(sub)
     # Listed for --help; their options belong to their own modules (see DELEGATED).
     sub.add_parser("invert", help="find the design closest to a photo (clothinggan invert --help)")
     sub.add_parser("train", help="prepare data and train a model (clothinggan train --help)")
@@ -168,6 +170,26 @@ def _add_pca(sub: Any) -> None:
     p.add_argument("--layers", metavar="START:END", help="ws the strip moves (default all)")
     p.add_argument("--psi", type=float, default=0.7, help="truncation of the strip's design (default 0.7)")
     p.set_defaults(handler=run_pca)
+
+
+def _add_animate(sub: Any) -> None:
+    p = _command(sub, "animate", "an animated GIF or MP4: a walk between two designs, or along a direction and back",
+                 'clothinggan animate --from 3 --to 7 --out walk.gif\n'
+                 '  clothinggan animate --from 3 --direction "PC 0" --strength 3 --out pc0.mp4')
+    p.add_argument("--from", dest="start", required=True, help="the first design: a seed, FILE.npz:NAME or FILE.npz")
+    goal = p.add_mutually_exclusive_group(required=True)
+    goal.add_argument("--to", help="walk to this design (a seed, FILE.npz:NAME or FILE.npz) and back")
+    goal.add_argument("--direction", help="walk along this named direction or 'PC <i>' (see edit --list) and back")
+    p.add_argument("--strength", type=float, default=3.0,
+                   help="how far the direction walk goes each way (σ for components; default 3)")
+    p.add_argument("--frames", type=int, default=48, help="frames in the loop (2-240, default 48)")
+    p.add_argument("--fps", type=float, default=24, help="frames a second (1-60, default 24)")
+    p.add_argument("--size", type=int, default=256, help="frame width and height in px (16-1024, default 256)")
+    p.add_argument("--psi", type=float, default=0.7, help="truncation for seed designs (default 0.7)")
+    p.add_argument("--samples", type=int, default=100_000,
+                   help="W samples for principal components if none are cached or shipped (default 100000)")
+    p.add_argument("--out", required=True, help="the animation to write: .gif or .mp4")
+    p.set_defaults(handler=run_animate)
 
 
 # -- commands --------------------------------------------------------------------------------------
@@ -269,6 +291,29 @@ def run_pca(args: argparse.Namespace) -> int:
 
 
 # -- delegated commands: their modules own their options --------------------------------------------
+def run_animate(args: argparse.Namespace) -> int:
+    from clothinggan import animation
+
+    suffix = Path(args.out).suffix.lower()
+    if suffix not in animation.FORMATS:
+        raise CommandError(f"--out {args.out}: an animation is written as .gif or .mp4")
+    animation.check_settings(args.frames, args.fps, args.size)
+    G = _load(args.model)
+    start = _design(G, args.start, args.psi, "--from")
+    if args.to is not None:
+        ws = animation.interpolation_ws(start.ws, _design(G, args.to, args.psi, "--to").ws, args.frames,
+                                        there_and_back=True)
+    else:
+        direction, _ = _parse_edit(G, f"{args.direction}=0", None, args.samples)
+        ws = animation.direction_walk_ws(start.ws, direction, args.strength, args.frames)
+    with tqdm(total=len(ws), desc="frames", unit="frame", file=sys.stderr, disable=None) as bar:
+        frames = animation.render_frames(G, ws, args.size, progress=lambda f: bar.update(round(f * len(ws)) - bar.n))
+    data = animation.encode(frames, args.fps, suffix)
+    write_atomic(args.out, data)
+    print(f"wrote {args.out} ({len(frames)} frames, {len(frames) / args.fps:.1f} s, {len(data) / 1024:.0f} KB)")
+    return 0
+
+
 def run_invert(argv: Sequence[str]) -> int:
     invert = _optional_module("clothinggan.invert", "invert")
     parser = argparse.ArgumentParser(prog="clothinggan invert", description="find the design closest to a photo")

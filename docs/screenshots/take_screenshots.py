@@ -48,6 +48,8 @@ SHOTS = [
     ("/", "generate", []),
     ("/style-mix", "style_mix", [3]),
     ("/style-mix", "style_mix_grid", [3, SCROLL.format(y=700), 2]),
+    ("/style-mix", "style_mix_animate", [3, click("Animate: a walk", "summary"), 2, click("Make animation"), 10,
+                                         SCROLL.format(y=560), 2]),
     ("/attribute-edit", "attribute_edit", []),
     ("/pca-explorer", "pca_explorer", []),
     ("/pca-explorer", "pca_explorer_strip", [SCROLL.format(y=620), 2]),
