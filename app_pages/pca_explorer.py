@@ -6,9 +6,10 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from clothinggan.animation import direction_walk_ws
 from clothinggan.directions import component_strip, direction_from_component, project, save_user_direction
 from clothinggan.latents import Design
-from clothinggan.ui import resources, sidebar, state, widgets
+from clothinggan.ui import animate, resources, sidebar, state, widgets
 
 MEAN = "__mean__"
 PICKED_KEY = "pca_picked"  # index of the scatter point picked (tests set it directly)
@@ -56,6 +57,12 @@ with widgets.guard():
     images = resources.render(G, strip)
     labels = [f"{s:+.1f}σ" for s in np.linspace(-k_sigma, k_sigma, steps)]
     widgets.image_row(images, labels, cols=steps, px=150)
+    with st.expander(f"Animate PC {i}: a walk to ±{k_sigma:g}σ and back", icon=":material/animation:"):
+        walk_dir = direction_from_component(comps, i, f"PC {i}", span[0], span[1] + 1, unit="sigma")
+        walk_base = np.broadcast_to(base_ws, (G.num_ws, G.w_dim))
+        on = "the average garment" if base_id == MEAN else store.get(base_id).name
+        animate.animation_panel(G, "pca_anim", lambda n: direction_walk_ws(walk_base, walk_dir, k_sigma, n), f"pc{i}",
+                                f"PC {i} on {on}: 0 → +{k_sigma:g}σ → 0 → −{k_sigma:g}σ → 0")
 
     with st.form("name_component", border=True):
         st.markdown(f"**Name PC {i}** so it becomes a slider on Attribute edit (layers {span[0]}–{span[1]}).")

@@ -126,3 +126,13 @@ def test_attribute_edit_animates_the_current_edit(app, tiny_model):
     app.button(key="edit_anim_make").click().run()
     ok(app)
     assert any("edit_anim_gif" in b.proto.id for b in app.get("download_button"))
+
+
+def test_pca_explorer_animates_a_component(app):
+    app.switch_page("app_pages/pca_explorer.py").run()
+    if any(b.key == "pca_compute" for b in app.button):  # the tiny model ships no components
+        app.button(key="pca_compute").click().run()
+    ok(app)
+    app.button(key="pca_anim_make").click().run()
+    ok(app)
+    assert any("pca_anim_mp4" in b.proto.id for b in app.get("download_button"))
