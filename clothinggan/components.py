@@ -5,9 +5,7 @@ so they are a cached artefact keyed by the model fingerprint and the sampling se
 """
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +14,7 @@ from typing import Any, Callable, Iterator, Literal
 import numpy as np
 
 from clothinggan.errors import LatentFormatError
-from clothinggan.paths import MODELS_DIR, cache_dir
+from clothinggan.paths import MODELS_DIR, atomic_path, cache_dir
 
 ComponentSource = Literal["pca", "ganspace-file"]
 Progress = Callable[[float], None]
@@ -267,14 +265,8 @@ def save_components(c: Components, path: str | Path) -> Path:
               "components": c.components, "mean": c.mean, "stdev": c.stdev, "var_ratio": c.var_ratio,
               "model_id": np.array(c.model_id), "n_samples": np.array(c.n_samples),
               "seed": np.array(c.seed), "source": np.array(c.source)}
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
     return path
 
 

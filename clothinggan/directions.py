@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,7 +17,7 @@ import numpy as np
 from clothinggan.components import (Components, as_float32, components_for, compute_components, import_ganspace,
                                     load_components, save_components, shipped_components)
 from clothinggan.errors import LatentFormatError, ModelMismatchError
-from clothinggan.paths import MODELS_DIR, cache_dir
+from clothinggan.paths import MODELS_DIR, cache_dir, write_atomic
 
 __all__ = [  # the component API is re-exported: DESIGN.md places all of GANSpace in this module
     "Components", "compute_components", "components_for", "shipped_components", "load_components",
@@ -257,7 +255,7 @@ def write_directions_file(path: str | Path, directions: Sequence[NamedDirection]
         d.check(w_dim, num_ws)
     doc = {"format": FORMAT, "version": FORMAT_VERSION, "model_id": model_id, "w_dim": w_dim, "num_ws": num_ws,
            "directions": [direction_to_dict(d) for d in directions]}
-    return _write_atomic(Path(path), json.dumps(doc, indent=1))
+    return write_atomic(path, json.dumps(doc, indent=1))
 
 
 def read_directions_file(path: str | Path, model_id: str | None = None, w_dim: int | None = None,
@@ -361,15 +359,4 @@ def _check_unique(directions: Sequence[NamedDirection]) -> None:
         seen.add(d.name)
 
 
-def _write_atomic(path: Path, text: str) -> Path:
-    """Write via a temporary file and rename, so a crash or a parallel reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+

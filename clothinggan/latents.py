@@ -9,7 +9,6 @@ import base64
 import io
 import json
 import math
-import os
 import threading
 import time
 import uuid
@@ -20,6 +19,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from clothinggan.errors import LatentFormatError, ModelMismatchError
+from clothinggan.paths import write_atomic
 
 STORE_FORMAT = "clothinggan.latentstore"
 STORE_VERSION = 1
@@ -473,12 +473,7 @@ class LatentStore:
         """Write the store to ``path``: JSON for a .json suffix, npz otherwise; atomic replace."""
         path = Path(path)
         data = self.to_json().encode("utf-8") if path.suffix.lower() == ".json" else self.to_npz_bytes()
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            tmp.write_bytes(data)
-            os.replace(tmp, path)  # a crash mid-write never leaves a half-written store behind
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_atomic(path, data)  # a crash mid-write never leaves a half-written store behind
 
     @classmethod
     def from_npz_bytes(cls, data: bytes, expected_model_id: str | None = None,

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from clothinggan import settings
 
@@ -24,18 +27,31 @@ def cache_dir(*parts: str) -> Path:
     return path
 
 
-def write_atomic(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to a temp file beside ``path`` and rename it over: readers never see half a file."""
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A fresh temp file beside ``path`` to write to; renamed over ``path`` when the block succeeds.
+
+    Readers (other sessions, processes, a resumed run) never see half a file, and a crash or an
+    error mid-write leaves the previous file in place. The temp name ends with ``path``'s suffix,
+    so writers that pick a format by suffix (PIL, numpy) write the right one.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
     try:
-        tmp.write_bytes(data)
+        yield tmp
         os.replace(tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+        tmp.unlink(missing_ok=True)
+
+
+def write_atomic(path: str | Path, data: bytes | str) -> Path:
+    """Write bytes (or UTF-8 text) to ``path`` atomically (see ``atomic_path``)."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    return Path(path)
 
 
 def file_sha256(path: str | Path) -> str:

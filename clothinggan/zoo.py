@@ -10,8 +10,6 @@ import html.parser
 import http.client
 import http.cookiejar
 import json
-import os
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -22,7 +20,7 @@ from typing import Any, Callable, Optional
 
 from clothinggan import hub
 from clothinggan.errors import DownloadError
-from clothinggan.paths import cache_dir, file_sha256
+from clothinggan.paths import atomic_path, cache_dir, file_sha256
 
 Progress = Callable[[int, Optional[int]], None]  # (bytes done, total bytes or None when unknown)
 CHUNK_BYTES = 1 << 20
@@ -265,14 +263,13 @@ def fetch(name: str, progress: Progress | None = None) -> Path:
         return dest  # only verified downloads are ever renamed into place
     # Trust on first use: a checksum recorded by an earlier download binds later ones too.
     expected = model.sha256 or _recorded_sha256(dest)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{model.name}-", suffix=".part", dir=folder)
     try:
-        with os.fdopen(fd, "wb") as out:
-            sha = _download(model, out, progress)
-        if expected is not None and sha != expected.lower():
-            raise DownloadError(f"The download of {model.name} does not match its expected checksum "
-                                f"(got sha256 {sha[:12]}…, expected {expected[:12]}…).")
-        os.replace(tmp_name, dest)
+        with atomic_path(dest) as tmp:  # only a verified download is renamed into place
+            with open(tmp, "wb") as out:
+                sha = _download(model, out, progress)
+            if expected is not None and sha != expected.lower():
+                raise DownloadError(f"The download of {model.name} does not match its expected checksum "
+                                    f"(got sha256 {sha[:12]}…, expected {expected[:12]}…).")
     except urllib.error.HTTPError as exc:
         raise DownloadError(f"The server answered HTTP {exc.code} ({exc.reason}) for {model.url}.") from None
     except (urllib.error.URLError, ConnectionError, TimeoutError, http.client.HTTPException) as exc:
@@ -281,9 +278,6 @@ def fetch(name: str, progress: Progress | None = None) -> Path:
                             f"({reason}); check the network connection.") from None
     except OSError as exc:  # not the network: the cache folder (disk full, permissions)
         raise DownloadError(f"{model.name} could not be saved in {folder} ({exc.strerror or exc}).") from None
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
     if model.sha256 is None:
         _write_record(dest, sha, model.url, dest.stat().st_size)
     return dest

@@ -10,7 +10,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import torch
 
 from clothinggan.errors import CheckpointError
 from clothinggan.networks import GeneratorConfig
+from clothinggan.paths import atomic_path
 
 CONVERTER_VERSION = 1  # bump when conversion output changes, so stale cache entries are ignored
 CONVERT_TIMEOUT_S = 60          # a 1024-px snapshot converts in a few seconds
@@ -251,14 +251,8 @@ def read_nvlabs_pickle(path: str | Path) -> tuple[GeneratorConfig, dict[str, tor
         raise CheckpointError(path, f"was refused as an NVlabs pickle: {exc}") from None
     cached = converted_path(path)
     if not cached.is_file():
-        fd, tmp = tempfile.mkstemp(suffix=".safetensors.part", dir=cached.parent)
-        os.close(fd)
-        try:
-            run_converter(path, Path(tmp))
-            os.replace(tmp, cached)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_path(cached) as tmp:
+            run_converter(path, tmp)
     config, state, meta = read_safetensors(cached)
     meta["converted_from"] = str(path)
     return config, state, meta

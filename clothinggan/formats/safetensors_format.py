@@ -14,6 +14,7 @@ import torch
 from clothinggan.errors import CheckpointError
 from clothinggan.formats.checks import check_shapes
 from clothinggan.networks import GeneratorConfig
+from clothinggan.paths import atomic_path
 
 FORMAT_VERSION = 1
 
@@ -24,10 +25,10 @@ def save_state_safetensors(state: dict[str, torch.Tensor], config: GeneratorConf
     from safetensors.torch import save_file
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     metadata = {"format": "clothinggan-generator", "format_version": str(FORMAT_VERSION),
                 "config": config.to_json(), "meta": json.dumps(meta or {}, sort_keys=True)}
-    save_file({k: v.detach().to("cpu").contiguous() for k, v in state.items()}, str(path), metadata=metadata)
+    with atomic_path(path) as tmp:  # a model file is never seen half-written (the app may be reading it)
+        save_file({k: v.detach().to("cpu").contiguous() for k, v in state.items()}, str(tmp), metadata=metadata)
     return path
 
 

@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from clothinggan.framing import frame_image
-from clothinggan.paths import cache_dir
+from clothinggan.paths import atomic_path, cache_dir
 
 LABEL_FIELDS = ("articleType", "baseColour", "subCategory", "gender", "usage")
 CACHE_VERSION = 1  # bump when framing or the cache layout changes, so stale caches are not reused
@@ -202,10 +202,8 @@ def _build_arrays(images: Path, styles: Path, resolution: int, excluded: tuple[s
 
 
 def _save_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    # Write then rename, so a concurrent reader never sees half a file.
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:  # a concurrent reader never sees half a file
+        np.savez(tmp, **arrays)
 
 
 def _load_cache(path: Path) -> dict[str, np.ndarray]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -20,6 +19,7 @@ import torch.nn.functional as F
 from clothinggan.checkpoints import save_safetensors
 from clothinggan.images import image_grid, to_pil
 from clothinggan.networks import StyleGAN2, count_parameters, seeds_to_z
+from clothinggan.paths import atomic_path
 from clothinggan.train import distributed as dist_util
 from clothinggan.train.augment import AdaptiveP, augment
 from clothinggan.train.configs import TrainConfig
@@ -232,9 +232,8 @@ class Trainer:
         images = [self.G_ema(z[i:i + 16], psi=psi, noise_mode="const").float().cpu() for i in range(0, len(seeds), 16)]
         path.parent.mkdir(parents=True, exist_ok=True)
         grid = image_grid(to_pil(torch.cat(images)), cols=8)
-        tmp = path.with_suffix(".tmp.png")
-        grid.save(tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            grid.save(tmp)
         return path
 
     def state_dict(self) -> dict[str, Any]:
@@ -251,10 +250,8 @@ class Trainer:
 
     def save_checkpoint(self, path: Path) -> Path:
         """Write atomically (temp file + rename): a kill mid-save leaves the previous checkpoint."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(self.state_dict(), tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            torch.save(self.state_dict(), tmp)
         return path
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from clothinggan.errors import CheckpointError
-from clothinggan.paths import file_sha256
+from clothinggan.paths import atomic_path, file_sha256
 from clothinggan.train.configs import TrainConfig
 
 STATE_FORMAT = "clothinggan-train-state"
@@ -105,9 +105,8 @@ def save_training_state(trainer: Any, model_file: str | Path, shard_bytes: int =
     files = []
     for i, shard in enumerate(shards):
         path = model_file.with_name(f"{stem}.state-{i}.safetensors")
-        tmp = path.with_name(path.name + ".tmp")
-        save_file(shard, str(tmp))
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            save_file(shard, str(tmp))
         files.append({"file": path.name, "sha256": file_sha256(path), "tensors": len(shard)})
     for old in model_file.parent.glob(f"{stem}.state-*.safetensors"):
         if old.name not in {f["file"] for f in files}:

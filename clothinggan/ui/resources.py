@@ -20,7 +20,7 @@ from PIL import Image
 import clothinggan as cg
 from clothinggan import components as comp
 from clothinggan import settings
-from clothinggan.paths import cache_dir, file_sha256
+from clothinggan.paths import cache_dir, file_sha256, write_atomic
 
 SCATTER_SAMPLES = 300
 SCATTER_SEED = 12345  # fixed, so the scatter plot (and a picked point) stay the same across reruns
@@ -172,9 +172,7 @@ def save_uploaded_model(data: bytes, filename: str) -> Path:
     digest = hashlib.sha256(data).hexdigest()[:20]
     path = cache_dir("uploaded_models") / f"{digest}{suffix}"
     if not path.is_file():
-        tmp = path.with_suffix(path.suffix + ".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        write_atomic(path, data)
     return path
 
 
