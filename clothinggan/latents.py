@@ -604,7 +604,7 @@ def _check_shape(header: dict[str, Any], expected_shape: tuple[int, int] | None)
 
 def _build_store(header: dict[str, Any], arrays: list[np.ndarray], expected_model_id: str | None) -> LatentStore:
     """A new store from a parsed header and one ws array per design."""
-    model_id = header["model_id"]
+    model_id = header.get("model_id")  # absent or null: designs of an unnamed model (an older or hand-made file)
     if expected_model_id is not None and model_id is not None and model_id != expected_model_id:
         raise ModelMismatchError(f"These designs belong to model {model_id!r}, not to the loaded model "
                                  f"{expected_model_id!r}.")

@@ -116,3 +116,19 @@ def test_a_good_store_still_round_trips() -> None:
     store = a_store()
     back = LatentStore.from_npz_bytes(store.to_npz_bytes(), expected_model_id=MODEL, expected_shape=SHAPE)
     assert list(back) == list(store)
+
+
+def test_a_store_without_a_model_id_field_is_read_not_a_key_error():
+    """Found by bench/fuzz_inputs.py: a bit flip in the "model_id" key made from_json raise KeyError."""
+    import json as _json
+
+    import numpy as _np
+
+    from clothinggan.latents import Design as _Design
+    from clothinggan.latents import LatentStore as _Store
+
+    store = _Store("m1", [_Design(ws=_np.zeros((2, 4), _np.float32), model_id="m1", name="a")])
+    header = _json.loads(store.to_json())
+    header["model_iD"] = header.pop("model_id")
+    back = _Store.from_json(_json.dumps(header), expected_model_id="m1")
+    assert back.model_id == "m1" and [d.name for d in back] == ["a"]
