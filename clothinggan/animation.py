@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from clothinggan.directions import NamedDirection, apply_edits
-from clothinggan.errors import ClothingGANError
+from clothinggan.errors import AnimationError
 from clothinggan.images import to_pil
 from clothinggan.latents import as_ws_array
 
@@ -27,10 +27,6 @@ DEFAULT_FRAMES, DEFAULT_FPS, DEFAULT_SIZE = 48, 24, 256
 RENDER_BATCH = 16
 Ease = Literal["linear", "smooth"]
 FORMATS = (".gif", ".mp4")
-
-
-class AnimationError(ClothingGANError):
-    """An animation cannot be made as asked: frames, speed or size out of range, or no video encoder."""
 
 
 def check_settings(frames: int, fps: float, size: int) -> None:

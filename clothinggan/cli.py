@@ -175,11 +175,15 @@ def _add_pca(sub: Any) -> None:
 def _add_animate(sub: Any) -> None:
     p = _command(sub, "animate", "an animated GIF or MP4: a walk between two designs, or along a direction and back",
                  'clothinggan animate --from 3 --to 7 --out walk.gif\n'
-                 '  clothinggan animate --from 3 --direction "PC 0" --strength 3 --out pc0.mp4')
-    p.add_argument("--from", dest="start", required=True, help="the first design: a seed, FILE.npz:NAME or FILE.npz")
+                 '  clothinggan animate --seed 3 --direction "PC 0" --strength 3 --out pc0.mp4\n'
+                 '  clothinggan animate --seed 3 --component 1 --layers 0:5 --out pc1.gif')
+    p.add_argument("--from", "--from-seed", "--seed", dest="start", required=True,
+                   help="the first design: a seed, FILE.npz:NAME or FILE.npz")
     goal = p.add_mutually_exclusive_group(required=True)
-    goal.add_argument("--to", help="walk to this design (a seed, FILE.npz:NAME or FILE.npz) and back")
+    goal.add_argument("--to", "--to-seed", help="walk to this design (a seed, FILE.npz:NAME or FILE.npz) and back")
     goal.add_argument("--direction", help="walk along this named direction or 'PC <i>' (see edit --list) and back")
+    goal.add_argument("--component", type=int, metavar="I", help="walk along principal component I (as --direction 'PC I')")
+    p.add_argument("--layers", metavar="START:END", help="ws the direction walk moves (default: the direction's own)")
     p.add_argument("--strength", type=float, default=3.0,
                    help="how far the direction walk goes each way (σ for components; default 3)")
     p.add_argument("--frames", type=int, default=48, help="frames in the loop (2-240, default 48)")
@@ -298,13 +302,19 @@ def run_animate(args: argparse.Namespace) -> int:
     if suffix not in animation.FORMATS:
         raise CommandError(f"--out {args.out}: an animation is written as .gif or .mp4")
     animation.check_settings(args.frames, args.fps, args.size)
+    if args.component is not None and args.component < 0:
+        raise CommandError(f"--component {args.component}: components are numbered from 0")
+    if args.layers and args.to is not None:
+        raise CommandError("--layers goes with a direction walk (--direction or --component), not with --to")
     G = _load(args.model)
     start = _design(G, args.start, args.psi, "--from")
     if args.to is not None:
         ws = animation.interpolation_ws(start.ws, _design(G, args.to, args.psi, "--to").ws, args.frames,
                                         there_and_back=True)
     else:
-        direction, _ = _parse_edit(G, f"{args.direction}=0", None, args.samples)
+        name = args.direction if args.component is None else f"PC {args.component}"
+        layers = _parse_layers(args.layers, G.num_ws) if args.layers else None
+        direction, _ = _parse_edit(G, f"{name}=0", layers, args.samples)
         ws = animation.direction_walk_ws(start.ws, direction, args.strength, args.frames)
     with tqdm(total=len(ws), desc="frames", unit="frame", file=sys.stderr, disable=None) as bar:
         frames = animation.render_frames(G, ws, args.size, progress=lambda f: bar.update(round(f * len(ws)) - bar.n))

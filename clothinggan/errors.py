@@ -41,3 +41,7 @@ class DownloadError(ClothingGANError):
 
 class ModelPathError(ClothingGANError):
     """A model path typed into the app is outside its model folders, or is not a model file."""
+
+
+class AnimationError(ClothingGANError):
+    """An animation cannot be made as asked: frames, speed or size out of range, or no video encoder."""

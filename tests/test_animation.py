@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import sys
 
 import numpy as np
 import pytest
@@ -13,12 +14,21 @@ import clothinggan as cg
 from clothinggan import animation
 from clothinggan.cli import main as cli_main
 from clothinggan.directions import NamedDirection, apply_edits
-from clothinggan.errors import ClothingGANError
+from clothinggan.errors import AnimationError, ClothingGANError
 
 
 @pytest.fixture()
 def ws_pair(tiny_generator):
     return tiny_generator.seeds_to_ws([3, 7], 0.7).numpy()
+
+
+def mp4_frames(path) -> tuple[tuple[int, int], int]:
+    """(width, height) and frame count of an MP4, decoded by imageio-ffmpeg's ffmpeg."""
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    return tuple(meta["size"]), sum(1 for _ in reader)
 
 
 def test_a_walk_between_designs_starts_at_a_reaches_b_and_loops(ws_pair):
@@ -48,8 +58,6 @@ def test_a_direction_walk_passes_through_the_design_and_both_extremes(ws_pair):
 
 
 def test_frames_render_like_the_generator_and_encode_as_gif_and_mp4(tiny_generator, ws_pair, tmp_path):
-    import imageio_ffmpeg
-
     G = tiny_generator
     ws = animation.interpolation_ws(*ws_pair, 6)
     frames = animation.render_frames(G, ws, size=64)
@@ -63,10 +71,22 @@ def test_frames_render_like_the_generator_and_encode_as_gif_and_mp4(tiny_generat
     assert mp4[4:8] == b"ftyp"
     path = tmp_path / "walk.mp4"
     path.write_bytes(mp4)
-    reader = imageio_ffmpeg.read_frames(str(path))
-    meta = next(reader)
-    decoded = list(reader)
-    assert tuple(meta["size"]) == (64, 64) and len(decoded) == 6
+    assert mp4_frames(path) == ((64, 64), 6)
+
+
+def test_the_first_and_last_frames_are_the_two_designs_renders(tiny_generator, ws_pair):
+    G = tiny_generator
+    frames = animation.render_frames(G, animation.interpolation_ws(*ws_pair, 5), size=G.resolution)
+    ends = cg.to_pil(G.synthesis(torch.as_tensor(ws_pair)))
+    assert [np.asarray(f).tolist() for f in (frames[0], frames[-1])] == [np.asarray(e).tolist() for e in ends]
+
+
+def test_without_imageio_ffmpeg_mp4_says_what_to_install_and_gif_still_works(tiny_generator, ws_pair, monkeypatch):
+    frames = animation.render_frames(tiny_generator, animation.interpolation_ws(*ws_pair, 3), size=32)
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # import now raises ImportError
+    with pytest.raises(AnimationError, match="pip install imageio-ffmpeg"):
+        animation.encode_mp4(frames, 12)
+    assert Image.open(io.BytesIO(animation.encode_gif(frames, 12))).n_frames == 3
 
 
 @pytest.mark.parametrize("frames, fps, size", [(1, 24, 256), (241, 24, 256), (48, 0, 256), (48, 61, 256),
@@ -82,7 +102,7 @@ def test_unknown_formats_and_odd_mp4_sizes_are_refused(tiny_generator, ws_pair):
         animation.encode_mp4(frames, 12)
     with pytest.raises(animation.AnimationError, match=".gif or .mp4"):
         animation.encode(frames, 12, ".avi")
-    assert isinstance(animation.AnimationError("x"), ClothingGANError)
+    assert animation.AnimationError is AnimationError and issubclass(AnimationError, ClothingGANError)
 
 
 def test_the_cli_writes_a_gif_and_an_mp4(tiny_model, tmp_path, capsys):
@@ -98,6 +118,23 @@ def test_the_cli_writes_a_gif_and_an_mp4(tiny_model, tmp_path, capsys):
     assert cli_main(["animate", "--model", str(tiny_model), "--from", "3", "--to", "7", "--frames", "1000",
                      "--out", str(gif)]) == 2
     assert "240 frames" in capsys.readouterr().err
+
+
+def test_the_cli_walks_a_component_by_index_on_some_layers(tiny_model, tmp_path, capsys):
+    out = tmp_path / "pc1.mp4"
+    assert cli_main(["animate", "--model", str(tiny_model), "--seed", "3", "--component", "1", "--layers", "0:2",
+                     "--samples", "2000", "--frames", "10", "--size", "32", "--out", str(out)]) == 0
+    assert mp4_frames(out) == ((32, 32), 10)
+    gif = tmp_path / "seeds.gif"
+    assert cli_main(["animate", "--model", str(tiny_model), "--from-seed", "3", "--to-seed", "7", "--frames", "4",
+                     "--size", "32", "--out", str(gif)]) == 0
+    assert Image.open(gif).n_frames == 4
+    capsys.readouterr()
+    assert cli_main(["animate", "--model", str(tiny_model), "--seed", "3", "--component", "-1", "--out", str(gif)]) == 2
+    assert "numbered from 0" in capsys.readouterr().err
+    assert cli_main(["animate", "--model", str(tiny_model), "--seed", "3", "--to", "7", "--layers", "0:2",
+                     "--out", str(gif)]) == 2
+    assert "--layers" in capsys.readouterr().err
 
 
 def test_style_mix_makes_a_walk_to_preview_and_download(app):
