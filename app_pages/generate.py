@@ -4,7 +4,7 @@ import streamlit as st
 
 from clothinggan import image_grid
 from clothinggan.errors import InvalidSeedError
-from clothinggan.latents import designs_from_seeds
+from clothinggan.designs import designs_from_seeds
 from clothinggan.seeds import parse_seeds
 from clothinggan.ui import resources, sidebar, state, widgets
 

@@ -1,7 +1,7 @@
 """Library: the session's designs (rename, reorder, delete, export/import) and the shared team library."""
 import streamlit as st
 
-from clothinggan.latents import LatentStore
+from clothinggan.store import LatentStore
 from clothinggan.ui import resources, sidebar, state, team, widgets
 
 IMPORTED_KEY = "imported_files"

@@ -8,7 +8,7 @@ import streamlit as st
 
 from clothinggan.animation import direction_walk_ws
 from clothinggan.directions import component_strip, direction_from_component, project, save_user_direction
-from clothinggan.latents import Design
+from clothinggan.designs import Design
 from clothinggan.ui import animate, resources, sidebar, state, widgets
 
 MEAN = "__mean__"

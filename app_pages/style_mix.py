@@ -3,7 +3,7 @@ import streamlit as st
 
 from clothinggan import image_grid
 from clothinggan.animation import interpolation_ws
-from clothinggan.latents import Design
+from clothinggan.designs import Design
 from clothinggan.mixing import crossover, layer_groups, fine_layer_groups, mix, mix_designs, mixing_matrix_ws
 from clothinggan.ui import animate, resources, sidebar, state, widgets
 

@@ -45,7 +45,7 @@ import streamlit; mark("import streamlit")
 from clothinggan.ui import sidebar, state, widgets, resources; mark("import app modules")
 import clothinggan as cg
 G = cg.load_generator("default"); mark("load model")
-from clothinggan.latents import designs_from_seeds
+from clothinggan.designs import designs_from_seeds
 designs = designs_from_seeds(G, list(range(8)), 0.7); mark("map 8 seeds")
 resources.render_designs(G, designs) if hasattr(resources, "render_designs") else None; mark("render 8 garments")
 out["heavy modules loaded"] = sorted({m.split(".")[0] for m in sys.modules} & set(HEAVY))

@@ -40,7 +40,8 @@ from clothinggan.directions import NamedDirection, read_directions_file, write_d
 from clothinggan.errors import ClothingGANError  # noqa: E402
 from clothinggan.formats.rosinality import write_rosinality  # noqa: E402
 from clothinggan.framing import frame_upload  # noqa: E402
-from clothinggan.latents import Design, LatentStore  # noqa: E402
+from clothinggan.designs import Design  # noqa: E402
+from clothinggan.store import LatentStore
 from clothinggan.testing import tiny_generator  # noqa: E402
 from clothinggan.uploads import read_upload  # noqa: E402
 

@@ -1,7 +1,7 @@
 """clothinggan: design garments with StyleGAN2 — generate, mix, edit along GANSpace directions, invert.
 
 The public API is small: ``load_generator``, ``save_generator``, ``Generator``, ``to_pil``;
-designs live in ``clothinggan.latents``, edits in ``clothinggan.directions``.
+designs live in ``clothinggan.designs`` and ``clothinggan.store``, edits in ``clothinggan.directions``.
 """
 from clothinggan.errors import (CheckpointError, ClothingGANError, ImageInputError, InvalidSeedError,
                                 LatentFormatError, ModelMismatchError)

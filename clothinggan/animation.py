@@ -18,7 +18,7 @@ from PIL import Image
 from clothinggan.directions import NamedDirection, apply_edits
 from clothinggan.errors import AnimationError
 from clothinggan.images import to_pil
-from clothinggan.latents import as_ws_array
+from clothinggan.designs import as_ws_array
 
 MIN_FRAMES, MAX_FRAMES = 2, 240
 MIN_FPS, MAX_FPS = 1, 60

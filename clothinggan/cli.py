@@ -208,14 +208,14 @@ def run_generate(args: argparse.Namespace) -> int:
     images = _render(G, lambda chunk: G.seeds_to_ws(chunk, psi=args.psi), seeds, "generating")
     _save_image(_grid(images, args.cols), args.out)
     if args.designs:
-        from clothinggan.latents import designs_from_seeds
+        from clothinggan.designs import designs_from_seeds
 
         _save_designs(G, designs_from_seeds(G, seeds, args.psi), args.designs)
     return 0
 
 
 def run_mix(args: argparse.Namespace) -> int:
-    from clothinggan.latents import stack_ws
+    from clothinggan.designs import stack_ws
     from clothinggan.mixing import mix_designs
 
     for flag in ("structure", "style"):
@@ -235,7 +235,7 @@ def run_mix(args: argparse.Namespace) -> int:
 
 def run_edit(args: argparse.Namespace) -> int:
     from clothinggan.directions import edit_design, load_directions
-    from clothinggan.latents import stack_ws
+    from clothinggan.designs import stack_ws
 
     G = _load(args.model)
     if args.list:
@@ -407,7 +407,7 @@ def _save_image(image: Any, path: str) -> None:
 
 
 def _save_designs(G: Any, designs: Sequence[Any], path: str) -> None:
-    from clothinggan.latents import LatentStore
+    from clothinggan.store import LatentStore
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     store = LatentStore(model_id=G.fingerprint)
@@ -419,7 +419,7 @@ def _save_designs(G: Any, designs: Sequence[Any], path: str) -> None:
 
 def _design(G: Any, spec: str, psi: float, flag: str) -> Any:
     """A seed ("3") or a saved design ("file.npz:NAME", "file.npz") as a Design of G's model."""
-    from clothinggan.latents import Design
+    from clothinggan.designs import Design
 
     spec = spec.strip()
     if re.fullmatch(r"\d+", spec):
@@ -442,7 +442,7 @@ def _split_design_spec(spec: str) -> tuple[Path, str | None]:
 
 
 def _load_store(path: Path) -> Any:
-    from clothinggan.latents import LatentStore
+    from clothinggan.store import LatentStore
 
     if not path.is_file():
         raise CommandError(f"{path}: no such design file")

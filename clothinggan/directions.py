@@ -172,7 +172,7 @@ def apply_edits(ws: np.ndarray, edits: Sequence[Edit]) -> np.ndarray:
 
 def edit_design(design: Any, edits: Sequence[Edit], name: str | None = None) -> Any:
     """A new Design: ``design`` with edits applied, remembering which edits made it."""
-    from clothinggan.latents import Design, edit_provenance
+    from clothinggan.designs import Design, edit_provenance
 
     num_ws = design.ws.shape[0]
     record = [{"name": d.name, "strength": float(s), "layers": list(d.layers(num_ws))} for d, s in edits]

@@ -13,7 +13,7 @@ import secrets
 from typing import Any
 
 from clothinggan.errors import LatentFormatError
-from clothinggan.latents import LatentStore
+from clothinggan.store import LatentStore
 
 DRAFT_FORMAT = "clothinggan-session"
 DRAFT_VERSION = 1

@@ -19,7 +19,7 @@ from clothinggan.encoder import Encoder, find_encoder, load_encoder
 from clothinggan.images import from_pil, to_pil
 
 if TYPE_CHECKING:
-    from clothinggan.latents import Design
+    from clothinggan.designs import Design
 
 # 200 steps took 15 s per photo for the 64-px model on the 2-core CPU while it was also training a GAN
 # (load 8), inside the 20 s budget; the app's slider goes beyond.
@@ -113,7 +113,7 @@ def invert(G: Any, image: Image.Image, *, steps: int = 0, w_steps: int | None = 
     filename, crop: where the photo came from (kept in provenance) and an optional crop in fractions.
     classifier: "auto" (the garment classifier when available), an object with ``features``, or None.
     """
-    from clothinggan.latents import Design
+    from clothinggan.designs import Design
     from clothinggan.uploads import frame_upload
 
     steps, w_steps = _check_steps(steps, w_steps)
@@ -231,7 +231,7 @@ def _cli_progress(step: int, total: int, _previews: list[Image.Image]) -> None:
 def _write_outputs(G: Any, design: Any, args: argparse.Namespace) -> None:
     import numpy as np
 
-    from clothinggan.latents import LatentStore
+    from clothinggan.store import LatentStore
 
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ from sqlalchemy.pool import StaticPool
 
 from clothinggan import settings
 from clothinggan.errors import ClothingGANError, LatentFormatError
-from clothinggan.latents import Design, describe_provenance
+from clothinggan.designs import Design, describe_provenance
 from clothinggan.paths import cache_dir
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from clothinggan.errors import LatentFormatError, ModelMismatchError
-from clothinggan.latents import Design
+from clothinggan.designs import Design
 
 # The ws that feed layers up to 16×16 px decide the garment's silhouette; in NVlabs' order these are
 # ws 0–4 (b4.conv1, b8.conv0, b8.conv1, b16.conv0, b16.conv1), whatever the final resolution.

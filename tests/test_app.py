@@ -227,7 +227,8 @@ def test_download_picker_lists_known_models(app: AppTest) -> None:
 
 
 def test_import_npz_round_trip_and_wrong_model(app: AppTest, tmp_path) -> None:
-    from clothinggan.latents import Design, LatentStore
+    from clothinggan.designs import Design
+    from clothinggan.store import LatentStore
     import numpy as np
 
     generate(app, "0-2")

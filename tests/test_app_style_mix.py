@@ -5,7 +5,7 @@ import numpy as np
 from test_app import ok, store_of
 
 import clothinggan as cg
-from clothinggan.latents import Design
+from clothinggan.designs import Design
 from clothinggan.mixing import mix_designs
 
 

@@ -152,7 +152,7 @@ def designs_file(model_file, tmp_path) -> Path:
 
 
 def test_generate_saves_designs(designs_file) -> None:
-    from clothinggan.latents import LatentStore
+    from clothinggan.store import LatentStore
 
     designs = list(LatentStore.load(designs_file))
     assert len(designs) == 4 and designs[0].ws.shape == (6, 32)
@@ -160,7 +160,7 @@ def test_generate_saves_designs(designs_file) -> None:
 
 def test_mix_from_seed_and_saved_design(model_file, designs_file, tmp_path) -> None:
     pytest.importorskip("clothinggan.mixing")
-    from clothinggan.latents import LatentStore
+    from clothinggan.store import LatentStore
 
     name = list(LatentStore.load(designs_file))[2].name
     out, saved = tmp_path / "mix.png", tmp_path / "mix.npz"

@@ -7,7 +7,8 @@ from test_app import APP, TIMEOUT, AppTest, generate, ok, store_of
 
 from clothinggan import drafts
 from clothinggan.errors import LatentFormatError
-from clothinggan.latents import Design, LatentStore
+from clothinggan.designs import Design
+from clothinggan.store import LatentStore
 from clothinggan.library import DesignLibrary
 
 

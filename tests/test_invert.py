@@ -193,7 +193,7 @@ def test_cli_writes_reconstruction(G: Generator, target: Image.Image, tmp_path: 
                               "--design-out", str(design_out)])
     assert cli_main(args) == 0
     assert Image.open(out).size == (16, 16)
-    from clothinggan.latents import LatentStore
+    from clothinggan.store import LatentStore
 
     store = LatentStore.load(design_out, expected_model_id=G.fingerprint)
     assert len(store) == 1

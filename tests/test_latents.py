@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clothinggan.errors import LatentFormatError, ModelMismatchError
-from clothinggan.latents import (STORE_VERSION, Design, LatentStore, describe_provenance, designs_from_seeds,
-                                 stack_ws, store_for)
+from clothinggan.designs import Design, describe_provenance, designs_from_seeds, stack_ws
+from clothinggan.store import STORE_VERSION, LatentStore, store_for
 
 NUM_WS, W_DIM = 6, 8
 

@@ -13,7 +13,7 @@ import torch
 
 import clothinggan as cg
 from clothinggan.errors import LatentFormatError, ModelMismatchError
-from clothinggan.latents import Design
+from clothinggan.designs import Design
 from clothinggan.mixing import (crossover, fine_layer_groups, layer_groups, mix, mix_designs, mixing_matrix,
                                 mixing_matrix_ws)
 

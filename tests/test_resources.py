@@ -8,7 +8,7 @@ import torch
 import clothinggan as cg
 from clothinggan import testing
 from clothinggan.generator import Generator
-from clothinggan.latents import designs_from_seeds
+from clothinggan.designs import designs_from_seeds
 from clothinggan.ui import resources
 
 

@@ -11,7 +11,7 @@ import streamlit as st
 
 from clothinggan import drafts, settings
 from clothinggan.errors import ClothingGANError
-from clothinggan.latents import LatentStore, store_for
+from clothinggan.store import LatentStore, store_for
 from clothinggan.ui import resources
 from clothinggan.ui.resources import default_spec
 
@@ -56,7 +56,7 @@ def current_store(G) -> LatentStore:
     store = store_for(stores(), G.fingerprint)
     starter = settings.starter_seeds()
     if new and starter:
-        from clothinggan.latents import designs_from_seeds
+        from clothinggan.designs import designs_from_seeds
         from clothinggan.seeds import parse_seeds
 
         store.merge(designs_from_seeds(G, parse_seeds(starter, max_count=32), 0.7))

@@ -10,7 +10,8 @@ import time
 import streamlit as st
 
 from clothinggan.errors import ClothingGANError
-from clothinggan.latents import Design, LatentStore
+from clothinggan.designs import Design
+from clothinggan.store import LatentStore
 from clothinggan.library import DesignLibrary, LibraryEntry
 from clothinggan.ui import resources, state, widgets
 

@@ -13,7 +13,8 @@ import streamlit as st
 from PIL import Image
 
 from clothinggan.errors import ClothingGANError
-from clothinggan.latents import Design, LatentStore
+from clothinggan.designs import Design
+from clothinggan.store import LatentStore
 from clothinggan.ui import resources
 from clothinggan.ui.state import author, flash, last_psi
 
