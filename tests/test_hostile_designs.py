@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from clothinggan.errors import ClothingGANError, LatentFormatError
-from clothinggan.latents import MAX_DESIGNS, STORE_FORMAT, Design, LatentStore
+from clothinggan.designs import Design
+from clothinggan.store import MAX_DESIGNS, STORE_FORMAT, LatentStore
 
 MODEL = "m" * 16
 SHAPE = (4, 8)
@@ -43,10 +44,19 @@ def test_building_a_store_is_linear() -> None:
 
 
 def test_many_designs_of_one_name_stay_linear() -> None:
-    start = time.perf_counter()
-    store = LatentStore.from_json(store_json(5000, name=lambda i: "same"))
-    assert time.perf_counter() - start < 2.0
-    assert len(set(store.names())) == 5000
+    """Building was O(n²) in designs of one name. Four times the designs must cost about four times
+    the time, not sixteen (a ratio of two runs in this process, so a busy machine slows both)."""
+    def seconds(n: int) -> float:
+        text = store_json(n, name=lambda i: "same")
+        best = float("inf")
+        for _ in range(2):
+            start = time.perf_counter()
+            store = LatentStore.from_json(text)
+            best = min(best, time.perf_counter() - start)
+        assert len(set(store.names())) == n
+        return best
+
+    assert seconds(8000) / seconds(2000) < 9
 
 
 def test_the_design_count_is_capped_with_a_clear_message() -> None:
@@ -101,7 +111,7 @@ def test_an_npz_bomb_is_refused_from_declared_sizes() -> None:
     store = a_store()
     with pytest.raises(LatentFormatError, match="zip bomb"):
         store.load_into(buf.getvalue())
-    assert time.perf_counter() - start < 2.0
+    assert time.perf_counter() - start < 5.0  # refused from the declared sizes, not after inflating 400 MB
     assert store.names() == ["mine"]
 
 
@@ -124,8 +134,8 @@ def test_a_store_without_a_model_id_field_is_read_not_a_key_error():
 
     import numpy as _np
 
-    from clothinggan.latents import Design as _Design
-    from clothinggan.latents import LatentStore as _Store
+    from clothinggan.designs import Design as _Design
+    from clothinggan.store import LatentStore as _Store
 
     store = _Store("m1", [_Design(ws=_np.zeros((2, 4), _np.float32), model_id="m1", name="a")])
     header = _json.loads(store.to_json())
