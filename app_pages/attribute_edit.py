@@ -5,7 +5,7 @@ import streamlit as st
 
 from clothinggan.animation import interpolation_ws
 from clothinggan.directions import delete_user_direction, edit_design, load_directions
-from clothinggan.ui import animate, resources, sidebar, state, widgets
+from clothinggan.ui import animate, page, resources, widgets
 
 PCA_PAGE = "app_pages/pca_explorer.py"
 
@@ -82,9 +82,7 @@ def editor(G, store, design, directions) -> None:
 
 
 with widgets.guard():
-    G = sidebar.current_model()
-    store = state.current_store(G)
-    st.title("Attribute edit")
+    G, store = page.header("Attribute edit")
     st.caption("Change one thing about a garment at a time: each slider moves it along a named direction.")
     if not len(store):
         widgets.empty_store()

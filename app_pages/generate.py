@@ -1,19 +1,16 @@
 """Generate: garments from seeds, a grid with captions, add to designs, download."""
-import numpy as np
 import streamlit as st
 
 from clothinggan import image_grid
 from clothinggan.errors import InvalidSeedError
 from clothinggan.designs import designs_from_seeds
-from clothinggan.seeds import parse_seeds
-from clothinggan.ui import resources, sidebar, state, widgets
+from clothinggan.seeds import parse_seeds, seeds_from_text
+from clothinggan.ui import page, resources, state, widgets
 
 MAX_GRID = 64
 
 with widgets.guard():
-    G = sidebar.current_model()
-    store = state.current_store(G)
-    st.title("Generate")
+    G, store = page.header("Generate")
     st.caption("Every number (a *seed*) is one garment. Type seeds, pick how varied they should be, "
                "and keep the ones you like.")
 
@@ -27,24 +24,20 @@ with widgets.guard():
         cols = c3.slider("Images per row", 2, 8, 4, key="grid_cols")
         submitted = st.form_submit_button("Generate", type="primary", icon=":material/auto_awesome:")
 
-    if "generated" not in st.session_state and not submitted:
+    if state.GENERATED_KEY not in st.session_state and not submitted:
         # A first visit lands on garments, not on an empty page.
-        st.session_state["generated"] = designs_from_seeds(G, parse_seeds("0-7"), 0.7)
+        st.session_state[state.GENERATED_KEY] = designs_from_seeds(G, parse_seeds("0-7"), state.DEFAULT_PSI)
     if submitted:
         state.remember_psi(psi)
-        text = seeds_text.strip().lower()
         try:
-            if text in ("random", "r", "?"):
-                seeds = [int(s) for s in np.random.default_rng().integers(0, 2**32 - 1, int(count))]
-            else:
-                seeds = parse_seeds(seeds_text, max_count=MAX_GRID)
+            seeds = seeds_from_text(seeds_text, max_count=MAX_GRID, random_count=int(count))
         except InvalidSeedError as exc:
-            st.session_state.pop("generated", None)
+            st.session_state.pop(state.GENERATED_KEY, None)
             st.error(widgets.one_sentence(exc))
             st.stop()
-        st.session_state["generated"] = designs_from_seeds(G, seeds, psi)
+        st.session_state[state.GENERATED_KEY] = designs_from_seeds(G, seeds, psi)
 
-    designs = st.session_state.get("generated")
+    designs = st.session_state.get(state.GENERATED_KEY)
     if designs and all(d.model_id == G.fingerprint for d in designs):
         pictures = resources.render_designs(G, designs)
         top = st.columns([2, 2, 5])

@@ -6,16 +6,14 @@ import streamlit as st
 from clothinggan.errors import ImageInputError
 from clothinggan.invert import DEFAULT_REFINE_STEPS, invert
 from clothinggan.uploads import MAX_UPLOAD_BYTES, frame_upload, read_upload
-from clothinggan.ui import resources, sidebar, state, widgets
+from clothinggan.ui import page, resources, widgets
 
 RESULT_KEY = "invert_result"
 REFINING_KEY = "invert_refining"  # True while a refinement runs; Stop's new run waits for its result
 STOP_WAIT_S = 180
 
 with widgets.guard():
-    G = sidebar.current_model()
-    store = state.current_store(G)
-    st.title("Upload & edit")
+    G, store = page.header("Upload & edit")
     st.caption("Upload a photo of a garment on a plain background. The model finds the closest garment it "
                "can draw, which you can then mix and edit like any other design.")
     up = st.file_uploader("Garment photo", type=["jpg", "jpeg", "png", "webp"], key="invert_upload",

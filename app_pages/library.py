@@ -2,7 +2,7 @@
 import streamlit as st
 
 from clothinggan.store import LatentStore
-from clothinggan.ui import resources, sidebar, state, team, widgets
+from clothinggan.ui import page, resources, state, team, widgets
 
 IMPORTED_KEY = "imported_files"
 
@@ -28,9 +28,7 @@ def delete(store, design_id: str, key: str) -> None:
 
 
 with widgets.guard():
-    G = sidebar.current_model()
-    store = state.current_store(G)
-    st.title("Library")
+    G, store = page.header("Library")
     mine_tab, team_tab = st.tabs(["My designs (this session)", "Team library (saved)"])
 
     with mine_tab:

@@ -9,15 +9,13 @@ import streamlit as st
 from clothinggan.animation import direction_walk_ws
 from clothinggan.directions import component_strip, direction_from_component, project, save_user_direction
 from clothinggan.designs import Design
-from clothinggan.ui import animate, resources, sidebar, state, widgets
+from clothinggan.ui import animate, page, resources, widgets
 
 MEAN = "__mean__"
 PICKED_KEY = "pca_picked"  # index of the scatter point picked (tests set it directly)
 
 with widgets.guard():
-    G = sidebar.current_model()
-    store = state.current_store(G)
-    st.title("PCA explorer")
+    G, store = page.header("PCA explorer")
     st.caption("Principal components are the directions in which this model's garments vary most. "
                "Explore them, and name the useful ones so they become sliders on Attribute edit.")
 

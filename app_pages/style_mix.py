@@ -5,12 +5,10 @@ from clothinggan import image_grid
 from clothinggan.animation import interpolation_ws
 from clothinggan.designs import Design
 from clothinggan.mixing import crossover, layer_groups, fine_layer_groups, mix, mix_designs, mixing_matrix_ws
-from clothinggan.ui import animate, resources, sidebar, state, widgets
+from clothinggan.ui import animate, page, resources, widgets
 
 with widgets.guard():
-    G = sidebar.current_model()
-    store = state.current_store(G)
-    st.title("Style mix")
+    G, store = page.header("Style mix")
     st.caption("Take the **structure** (silhouette, length, sleeves) of garment A and the **style** "
                "(colour, texture, print) of garment B — or anything in between.")
     groups = layer_groups(G.num_ws)

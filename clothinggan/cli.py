@@ -108,7 +108,9 @@ def _command(sub: Any, name: str, help: str, example: str) -> argparse.ArgumentP
 def _add_generate(sub: Any) -> None:
     p = _command(sub, "generate", "render designs from seeds into one image grid",
                  "clothinggan generate --seeds 0-15 --psi 0.7 --out grid.png --cols 4")
-    p.add_argument("--seeds", default="0-15", help='which designs: "0-15", "1,5,9", "0-3,10" (default 0-15)')
+    p.add_argument("--seeds", default="0-15",
+                   help='which designs: "0-15", "1,5,9", "0-3,10" or "random" (default 0-15)')
+    p.add_argument("--random-count", type=int, default=16, help='how many designs "--seeds random" makes (default 16)')
     p.add_argument("--psi", type=float, default=0.7,
                    help="truncation: 1 is the full variety, lower is safer and plainer (default 0.7)")
     p.add_argument("--out", required=True, help="image grid to write (.png, .jpg or .webp)")
@@ -198,9 +200,9 @@ def _add_animate(sub: Any) -> None:
 
 # -- commands --------------------------------------------------------------------------------------
 def run_generate(args: argparse.Namespace) -> int:
-    from clothinggan.seeds import parse_seeds
+    from clothinggan.seeds import seeds_from_text
 
-    seeds = parse_seeds(args.seeds)
+    seeds = seeds_from_text(args.seeds, random_count=args.random_count)
     _check_image_path(args.out)
     if args.cols is not None and args.cols < 1:
         raise CommandError(f"--cols must be at least 1, got {args.cols}")

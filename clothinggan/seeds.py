@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from clothinggan.errors import InvalidSeedError
 from clothinggan.generator import MAX_SEED
 
 MAX_SEEDS = 1024  # a 32x32 grid; more would take minutes on a CPU and flood the page
+RANDOM_WORDS = ("random", "r", "?")
 _ITEM = re.compile(r"^(\d+)(?:\s*(?:-|\.\.)\s*(\d+))?$")
 
 
@@ -32,6 +35,20 @@ def parse_seeds(text: str, max_count: int = MAX_SEEDS) -> list[int]:
         if len(seeds) > max_count:
             raise InvalidSeedError(f"too many seeds in {text.strip()!r}: at most {max_count} at once")
     return list(seeds)
+
+
+def seeds_from_text(text: str, max_count: int = MAX_SEEDS, random_count: int = 8,
+                    rng: np.random.Generator | None = None) -> list[int]:
+    """``parse_seeds``, or ``random_count`` fresh random seeds when the text says "random" (or "r", "?").
+
+    The app's seed box and the CLI's ``--seeds`` both take this, so "random" means the same in both.
+    """
+    if isinstance(text, str) and text.strip().lower() in RANDOM_WORDS:
+        if not 1 <= random_count <= max_count:
+            raise InvalidSeedError(f"ask for 1 to {max_count} random seeds, not {random_count}")
+        rng = rng or np.random.default_rng()
+        return [int(s) for s in rng.integers(0, MAX_SEED + 1, int(random_count))]
+    return parse_seeds(text, max_count)
 
 
 def _parse_item(item: str, text: str) -> tuple[int, int]:

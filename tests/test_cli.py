@@ -205,3 +205,19 @@ def test_edit_errors(model_file, tmp_path, capsys, argv, words) -> None:
 def test_edit_lists_directions(model_file, capsys) -> None:
     assert main(["edit", "--model", model_file, "--list"]) == 0
     assert "PC <i>" in capsys.readouterr().out
+
+
+def test_random_seeds_mean_the_same_in_the_app_and_the_cli(tmp_path) -> None:
+    """Issue 10: the Generate page handled "random" itself, so the CLI could not."""
+    import numpy as np
+
+    from clothinggan.errors import InvalidSeedError
+    from clothinggan.seeds import seeds_from_text
+
+    a = seeds_from_text("random", random_count=5, rng=np.random.default_rng(1))
+    assert a == seeds_from_text(" R ", random_count=5, rng=np.random.default_rng(1)) and len(set(a)) == 5
+    assert all(0 <= s < 2**32 for s in a)
+    assert seeds_from_text("0-2, 7") == [0, 1, 2, 7]
+    for bad in (0, 5000):
+        with pytest.raises(InvalidSeedError):
+            seeds_from_text("random", random_count=bad)

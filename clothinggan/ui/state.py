@@ -21,6 +21,7 @@ MODEL_KEY = "model_spec"
 STORES_KEY = "stores"
 MODEL_NAMES_KEY = "model_names"
 FLASH_KEY = "flash"
+GENERATED_KEY = "generated"  # the Generate page's current grid of designs
 PSI_KEY = "last_psi"  # the Generate page's variety (ψ), kept after that page's widgets are gone
 DEFAULT_PSI = 0.7
 SESSION_PARAM = "s"  # the page address's session token: a reload finds this session's designs again
