@@ -101,8 +101,7 @@ with widgets.guard():
             widgets.show_image(framed, "Your photo", widgets.THUMB_PX, where=a, fill=True)
             widgets.show_image(pic, f"The model's version ({how})", widgets.THUMB_PX, where=b, fill=True)
             in_store = design.id in store
-            act = st.columns([1, 1, 2])
-            act[0].button("Added to designs" if in_store else "Add to designs", key="invert_add",
+            st.button("Added to designs" if in_store else "Add to designs", key="invert_add",
                       disabled=in_store, type="primary", icon=":material/library_add:",
                       on_click=widgets.add_to_store, args=(store, design))
-            widgets.save_to_team_button(design, key="invert_team", where=act[1], label="Save to team library")
+            widgets.save_to_team_button(design, key="invert_team", label="Save to team library")

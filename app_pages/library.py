@@ -35,8 +35,8 @@ with widgets.guard():
         if not len(store):
             widgets.empty_store("You have no designs in this session yet.")
         else:
-            st.caption(f"{len(store)} design(s). Rename by editing the name; they are kept until you close the tab "
-                       "— save them to the team library or export them to keep them.")
+            st.caption(f"{len(store)} design(s). Rename by editing the name. They come back when you reload this "
+                       "page's address; save them to the team library or export them to share or keep them.")
             ids = store.ids()
             images = resources.render_designs(G, [store.get(i) for i in ids])
             per_row = 4
