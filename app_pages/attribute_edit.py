@@ -70,8 +70,8 @@ def editor(G, store, design, directions) -> None:
             widgets.add_to_store(store, new)
             st.rerun(scope="app")
         if edits:
-            widgets.save_to_team_button(edit_design(design, edits, name=name.strip() or None), key="edit_team",
-                                        where=s2, label="Save to team")
+            widgets.save_to_team_button(edited.with_name(name.strip()) if name.strip() else edited,
+                                        key="edit_team", where=s2, label="Save to team")
         with st.expander("Animate this edit", icon=":material/animation:"):
             if not edits:
                 st.caption("Move a slider first: the animation walks from the design to the edit and back.")

@@ -90,17 +90,13 @@ def render_frames(G: Any, ws: np.ndarray, size: int = DEFAULT_SIZE,
     frames: list[Image.Image] = []
     for start in range(0, len(ws), RENDER_BATCH):
         with torch.no_grad():
-            images = G.synthesis(torch.as_tensor(stack_ws_array(ws[start:start + RENDER_BATCH]), device=G.device))
+            batch = np.array(ws[start:start + RENDER_BATCH], dtype=np.float32)  # writable: torch warns otherwise
+            images = G.synthesis(torch.as_tensor(batch, device=G.device))
         resample = Image.LANCZOS if size > G.resolution else Image.BILINEAR
         frames += [im.resize((size, size), resample) for im in to_pil(images)]
         if progress is not None:
             progress(len(frames) / len(ws))
     return frames
-
-
-def stack_ws_array(ws: np.ndarray) -> np.ndarray:
-    """A writable float32 copy of a (N, num_ws, w_dim) batch (torch warns about read-only arrays)."""
-    return np.array(ws, dtype=np.float32, copy=True)
 
 
 def encode_gif(frames: Sequence[Image.Image], fps: float = DEFAULT_FPS) -> bytes:

@@ -6,12 +6,14 @@ rows skipped and reported, concurrent first starts and writers (real processes),
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 import subprocess
 import sys
 import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -387,20 +389,27 @@ def release(procs: list[subprocess.Popen]) -> None:
         p.stdin.flush()
 
 
+@contextmanager
+def workers(script: str, args_per_worker: list[list[str]], expected: str) -> Iterator[list[subprocess.Popen]]:
+    """Started workers; after the block each must have exited 0 printing ``expected`` (killed if not done)."""
+    procs = start_workers(script, args_per_worker)
+    try:
+        yield procs
+        for p in procs:
+            out, err = p.communicate(timeout=120)
+            assert p.returncode == 0 and out.strip() == expected, err
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+
+
 def test_concurrent_first_start_creates_the_schema_once(postgres_server):
     """Issue 11: two app processes starting on a fresh database died with UniqueViolation in pg_type."""
     for _ in range(3):  # the race is narrow: a few fresh databases make losing it likely without the lock
         url = postgres_server.new_database()
-        procs = start_workers(OPENER, [[url] for _ in range(4)])
-        try:
+        with workers(OPENER, [[url] for _ in range(4)], "opened 0") as procs:
             release(procs)
-            for p in procs:
-                out, err = p.communicate(timeout=120)
-                assert p.returncode == 0 and out.strip() == "opened 0", err
-        finally:
-            for p in procs:
-                if p.poll() is None:
-                    p.kill()
 
 
 WRITER = textwrap.dedent("""
@@ -431,9 +440,8 @@ WRITER = textwrap.dedent("""
 
 def test_concurrent_processes_and_threads(url):
     n_proc, n_thread = 40, 20
-    procs = start_workers(WRITER, [[url, tag, str(n_proc)] for tag in ("p0", "p1")])
-    try:
-        errors: list[BaseException] = []
+    errors: list[BaseException] = []
+    with workers(WRITER, [[url, tag, str(n_proc)] for tag in ("p0", "p1")], "done") as procs:
 
         def write(tag: str) -> None:
             try:
@@ -452,13 +460,6 @@ def test_concurrent_processes_and_threads(url):
             t.start()
         for t in threads:
             t.join()
-        for p in procs:
-            out, err = p.communicate(timeout=120)
-            assert p.returncode == 0 and out.strip() == "done", err
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
     assert not errors, errors
     # Whichever process saved "shared" first owns it; the other's saves went to its own copy.
     owner = lib.search(text="shared", limit=None)
