@@ -48,7 +48,8 @@ with widgets.guard():
 
         top[0].button("Add all to designs", key="add_all", icon=":material/library_add:", type="primary",
                       on_click=add_all)
-        grid_png = widgets.png_bytes(image_grid([widgets.upscale(p, 256) for p in pictures], cols=int(cols)))
+        grid_png = lambda: widgets.png_bytes(image_grid([widgets.upscale(p, 256) for p in pictures],  # noqa: E731
+                                                        cols=int(cols)))  # made on click, not every rerun
         top[1].download_button("Download grid", grid_png, file_name="garments.png", mime="image/png",
                                key="dl_grid", icon=":material/download:")
         n_cols = int(cols)

@@ -176,8 +176,13 @@ def _target_score(out: dict[str, np.ndarray], clf: torch.nn.Module, target: str)
 
 
 # Labels designers ask for; each gets a supervised direction unless PCA already has a clean one.
-WANTED = {"Dress": "articleType:Dresses", "Darker": "lightness", "Kurta": "articleType:Kurtas",
-          "Jeans": "articleType:Jeans", "T-shirt": "articleType:Tshirts", "Shirt": "articleType:Shirts"}
+# Garment types come first: a designer asks "make it a dress", and PCA of this model names colours.
+WANTED = {"Darker": "lightness", "Dress": "articleType:Dresses", "Kurta": "articleType:Kurtas",
+          "Jeans": "articleType:Jeans", "T-shirt": "articleType:Tshirts", "Shirt": "articleType:Shirts",
+          "Top": "articleType:Tops", "Trousers": "articleType:Trousers", "Shorts": "articleType:Shorts",
+          "Track pants": "articleType:Track Pants", "Sweatshirt": "articleType:Sweatshirts",
+          "Jacket": "articleType:Jackets", "Saree": "articleType:Sarees", "Skirt": "articleType:Skirts",
+          "Leggings": "articleType:Leggings"}
 
 
 MIN_EFFECT = 0.05  # smallest measured change (probability or 3×lightness) worth a slider

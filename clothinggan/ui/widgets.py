@@ -84,9 +84,13 @@ def file_stem(name: str) -> str:
 
 def download_png(image: Image.Image, name: str, key: str, label: str = "Download PNG", where=None,
                  px: int | None = None) -> None:
-    """A download button for one image (upscaled to ``px`` when given, else at model resolution)."""
-    picture = upscale(image, px) if px else image
-    (where or st).download_button(label, png_bytes(picture), file_name=f"{file_stem(name)}.png",
+    """A download button for one image (upscaled to ``px`` when given, else at model resolution).
+
+    The PNG is made only when the button is clicked: encoding every shown design on every rerun
+    took most of a page's time (1 s of Generate's first run).
+    """
+    (where or st).download_button(label, lambda: png_bytes(upscale(image, px) if px else image),
+                                  file_name=f"{file_stem(name)}.png",
                                   mime="image/png", key=key, icon=":material/download:", help="Download PNG")
 
 
