@@ -5,6 +5,7 @@
 - previous: this repository's synthesis before 2026-12-03 (the autograd-ready path, default
   layout); ours now runs inference with derived weights made once, in-place elementwise steps and
   channels_last convolutions.
+bf16: ours under CPU autocast, the app's choice on CPUs with native bf16 (AVX-512 BF16 or AMX).
 The app's grid is timed both ways: 16 designs rendered one call each (as the app did) and in one
 batched call (as it does now). Run: ``python bench/bench_synthesis.py [--quick] [--threads 1]``.
 """
@@ -18,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 import clothinggan as cg
+from clothinggan import precision
 from clothinggan.networks import (GeneratorConfig, StyleGAN2, SynthesisLayer, ToRGBLayer, bias_act, filter2d,
                                   upsample2d)
 
@@ -90,6 +92,12 @@ def previous_synthesis(net: StyleGAN2, ws: torch.Tensor) -> torch.Tensor:
         return net.synthesis(ws)
 
 
+def bf16_synthesis(net: StyleGAN2, ws: torch.Tensor) -> torch.Tensor:
+    """Ours under CPU bf16 autocast, as ``Generator(dtype=torch.bfloat16)`` runs it."""
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        return net.synthesis(ws).float()
+
+
 def compare(label: str, G: cg.Generator, batches: dict[int, int], grid: int = 0) -> None:
     """Print ours vs the baselines for each batch size (value: repeats), after checking they agree.
 
@@ -104,20 +112,28 @@ def compare(label: str, G: cg.Generator, batches: dict[int, int], grid: int = 0)
         print(f"{label}: {G.resolution} px, {G.num_ws} ws, {torch.get_num_threads()} thread(s); "
               f"max |ours - previous| = {(ours - prev).abs().max().item():.1e} over {n_check} images, "
               f"max |ours - rosinality| = {(ours[:1] - base).abs().max().item():.1e}")
+        levels = ((bf16_synthesis(net, ws[:n_check]) - ours).abs().mean() / 2 * 255).item()
+        print(f"  bf16 autocast: mean |bf16 - fp32| = {levels:.2f}/255 over {n_check} images "
+              f"(native bf16 on this CPU: {precision.bf16_is_native(torch.device('cpu'))})")
         for batch, repeats in batches.items():
-            t_ours, t_prev, t_base = best_times([lambda: net.synthesis(ws[:batch]),
-                                                 lambda: previous_synthesis(net, ws[:batch]),
-                                                 lambda: baseline_synthesis(net, ws[:batch])], repeats)
+            t_ours, t_prev, t_base, t_bf16 = best_times([lambda: net.synthesis(ws[:batch]),
+                                                         lambda: previous_synthesis(net, ws[:batch]),
+                                                         lambda: baseline_synthesis(net, ws[:batch]),
+                                                         lambda: bf16_synthesis(net, ws[:batch])], repeats)
             print(f"  batch {batch:2d}: ours {t_ours * 1000:8.1f} ms ({t_ours * 1000 / batch:6.1f}/img)   "
                   f"previous {t_prev * 1000:8.1f} ms   rosinality {t_base * 1000:8.1f} ms   "
-                  f"ours/previous {t_ours / t_prev:5.2f}   ours/rosinality {t_ours / t_base:5.2f}")
+                  f"ours bf16 {t_bf16 * 1000:8.1f} ms   ours/previous {t_ours / t_prev:5.2f}   "
+                  f"ours/rosinality {t_ours / t_base:5.2f}   bf16/fp32 {t_bf16 / t_ours:5.2f}   "
+                  f"bf16/rosinality {t_bf16 / t_base:5.2f}")
         if grid:
             one_by_one = lambda fn: [fn(net, ws[i:i + 1]) for i in range(grid)]  # noqa: E731
-            t_batched, t_prev_single, t_ours_single = best_times([
+            t_batched, t_prev_single, t_ours_single, t_bf16 = best_times([
                 lambda: net.synthesis(ws[:grid]),
                 lambda: one_by_one(previous_synthesis),
-                lambda: one_by_one(lambda n, w: n.synthesis(w))], max(batches.values()))
-            print(f"  {grid}-design grid: one batched call (app now) {t_batched * 1000:7.1f} ms   "
+                lambda: one_by_one(lambda n, w: n.synthesis(w)),
+                lambda: bf16_synthesis(net, ws[:grid])], max(batches.values()))
+            print(f"  {grid}-design grid: one batched call, bf16 (app on native-bf16 CPUs) {t_bf16 * 1000:7.1f} ms   "
+                  f"fp32 (app elsewhere) {t_batched * 1000:7.1f} ms   "
                   f"{grid} calls, previous code (app before) {t_prev_single * 1000:7.1f} ms   "
                   f"{grid} calls, ours {t_ours_single * 1000:7.1f} ms   "
                   f"now/before {t_batched / t_prev_single:5.2f}")

@@ -102,6 +102,9 @@ def _command(sub: Any, name: str, help: str, example: str) -> argparse.ArgumentP
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="default",
                    help="'default' (the embedded model), a model-zoo name, or a .safetensors/.pt/.pkl file")
+    p.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
+                   help="render precision: fp32 (default: the same pixels on every machine), bf16 (about "
+                        "2x faster batches on CPUs with native bf16, within 1/255 of fp32), or auto")
     return p
 
 
@@ -206,7 +209,7 @@ def run_generate(args: argparse.Namespace) -> int:
     _check_image_path(args.out)
     if args.cols is not None and args.cols < 1:
         raise CommandError(f"--cols must be at least 1, got {args.cols}")
-    G = _load(args.model)
+    G = _load(args.model, args.precision)
     images = _render(G, lambda chunk: G.seeds_to_ws(chunk, psi=args.psi), seeds, "generating")
     _save_image(_grid(images, args.cols), args.out)
     if args.designs:
@@ -225,7 +228,7 @@ def run_mix(args: argparse.Namespace) -> int:
         if not 0.0 <= value <= 1.0:
             raise CommandError(f"--{flag} must be between 0 and 1, got {value}")
     _check_image_path(args.out)
-    G = _load(args.model)
+    G = _load(args.model, args.precision)
     a, b = _design(G, args.a, args.psi, "--a"), _design(G, args.b, args.psi, "--b")
     mixed = mix_designs(a, b, args.structure, args.style)
     shown = [a, mixed, b] if args.parents else [mixed]
@@ -239,7 +242,7 @@ def run_edit(args: argparse.Namespace) -> int:
     from clothinggan.directions import edit_design, load_directions
     from clothinggan.designs import stack_ws
 
-    G = _load(args.model)
+    G = _load(args.model, args.precision)
     if args.list:
         _print_directions(load_directions(G))
         return 0
@@ -273,7 +276,7 @@ def run_pca(args: argparse.Namespace) -> int:
         _check_image_path(args.out_strip)
     if args.samples < 2:
         raise CommandError(f"--samples must be at least 2, got {args.samples}")
-    G = _load(args.model)
+    G = _load(args.model, args.precision)
     try:
         with tqdm(total=100, desc="sampling W", unit="%", file=sys.stderr, disable=None) as bar:
             comps = compute_components(G, n_samples=args.samples, n_components=args.components, seed=args.seed,
@@ -308,7 +311,7 @@ def run_animate(args: argparse.Namespace) -> int:
         raise CommandError(f"--component {args.component}: components are numbered from 0")
     if args.layers and args.to is not None:
         raise CommandError("--layers goes with a direction walk (--direction or --component), not with --to")
-    G = _load(args.model)
+    G = _load(args.model, args.precision)
     start = _design(G, args.start, args.psi, "--from")
     if args.to is not None:
         ws = animation.interpolation_ws(start.ws, _design(G, args.to, args.psi, "--to").ws, args.frames,
@@ -360,10 +363,13 @@ def _optional_module(name: str, command: str) -> Any:
 
 
 # -- pieces ----------------------------------------------------------------------------------------
-def _load(spec: str) -> Any:
+def _load(spec: str, choice: str = "fp32") -> Any:
+    from clothinggan.generator import pick_device
     from clothinggan.loading import load_generator
+    from clothinggan.precision import resolve
 
-    G = load_generator(spec)
+    device = pick_device()
+    G = load_generator(spec, device=device, dtype=resolve(choice, device))
     if not G.trained:
         print(f"note: {G.meta.get('note', 'this model is untrained')}; images will be noise", file=sys.stderr)
     return G

@@ -61,8 +61,9 @@ class Generator:
     name:      a human name for the model ("default", a file name, a zoo key).
     meta:      free-form facts from the checkpoint (format, source path, trained or not, …).
     device:    where to run; None picks CUDA > MPS > CPU.
-    dtype:     compute dtype on CUDA (float16/bfloat16 through autocast); the CPU always runs fp32,
-               because half precision convolutions there are slow or missing.
+    dtype:     compute dtype of inference (autocast): float16/bfloat16 on CUDA; bfloat16 or float32
+               on the CPU (fp16 CPU convolutions are slow or missing). Gradients (inversion) always
+               run in fp32 on the CPU. ``clothinggan.precision.resolve`` picks one for a machine.
     max_batch: largest batch sent through synthesis at once, bounding peak memory.
     """
 
@@ -76,7 +77,8 @@ class Generator:
         self.config: GeneratorConfig = net.config
         self.name = name
         self.meta: dict[str, Any] = dict(meta or {})
-        self.dtype = dtype if self.device.type == "cuda" else torch.float32
+        cpu_ok = self.device.type == "cpu" and dtype == torch.bfloat16
+        self.dtype = dtype if self.device.type == "cuda" or cpu_ok else torch.float32
         self.max_batch = max(1, int(max_batch))
         self.fingerprint = fingerprint_state(self.config, net.state_dict())
 
@@ -122,9 +124,10 @@ class Generator:
     def _tensor(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
         return torch.as_tensor(x, dtype=torch.float32).to(self.device)
 
-    def _autocast(self):
-        enabled = self.device.type == "cuda" and self.dtype != torch.float32
-        return torch.autocast("cuda", dtype=self.dtype, enabled=enabled)
+    def _autocast(self, grad: bool = False):
+        on = self.dtype != torch.float32 and (self.device.type == "cuda" or (self.device.type == "cpu" and not grad))
+        return torch.autocast(self.device.type if on else "cpu", dtype=self.dtype if on else torch.bfloat16,
+                              enabled=on)
 
     def mapping(self, z: torch.Tensor | np.ndarray, psi: float = 1.0,
                 c: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
@@ -150,7 +153,7 @@ class Generator:
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f"ws must have shape (N, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}")
         if differentiable:
-            with self._autocast():
+            with self._autocast(grad=True):
                 return self.net.synthesis(ws, noise_mode).float()
         with torch.no_grad(), self._autocast():
             chunks = [self.net.synthesis(ws[i:i + self.max_batch], noise_mode).float()

@@ -79,6 +79,15 @@ def test_generate_is_reproducible(model_file, tmp_path) -> None:
     assert Image.open(a).size == (RES, RES)
 
 
+def test_generate_in_bf16_draws_the_same_garments(model_file, tmp_path) -> None:
+    a, b = tmp_path / "fp32.png", tmp_path / "bf16.png"
+    for out, choice in ((a, "fp32"), (b, "bf16")):
+        assert main(["generate", "--model", model_file, "--seeds", "0-3", "--precision", choice, "--out", str(out)]) == 0
+    pa, pb = (np.asarray(Image.open(x), dtype=np.float64) for x in (a, b))
+    assert pa.shape == pb.shape and not np.array_equal(pa, pb)  # bf16 ran…
+    assert np.abs(pa - pb).mean() < 1.5  # …and stays within a grey level or so (uint8, rounding included)
+
+
 @pytest.mark.parametrize("argv, words", [
     (["--seeds", "5-3"], "backwards"),
     (["--seeds", "0-2000"], "too many"),

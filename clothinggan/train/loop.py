@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from clothinggan.checkpoints import save_safetensors
 from clothinggan.images import image_grid, to_pil
 from clothinggan.networks import StyleGAN2, count_parameters, seeds_to_z
+from clothinggan.precision import bf16_is_native
 from clothinggan.paths import atomic_path
 from clothinggan.train import distributed as dist_util
 from clothinggan.train.augment import AdaptiveP, augment
@@ -277,21 +278,6 @@ class Trainer:
 def _channels_last_pays(device: torch.device) -> bool:
     avx512 = getattr(torch.cpu, "_is_avx512_supported", None)
     return device.type == "cuda" or (device.type == "cpu" and avx512 is not None and bool(avx512()))
-
-
-def bf16_is_native(device: torch.device) -> bool:
-    """Whether bf16 autocast pays on ``device``: always on CUDA; on a CPU only with AVX-512 BF16 or AMX.
-
-    Measured on 2-core AMD EPYC machines: with AVX-512 BF16 a cpu64 step takes 0.55-0.6x the
-    fp32 time; on AVX2-only CPUs bf16 is emulated and slower than fp32.
-    """
-    if device.type == "cuda":
-        return True
-    if device.type != "cpu":
-        return False
-    cpu = torch.cpu
-    checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    return any(bool(check()) for check in checks if check is not None)
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -15,11 +15,14 @@ from typing import Any, Callable
 
 import numpy as np
 import streamlit as st
+import torch
 from PIL import Image
 
 import clothinggan as cg
 from clothinggan import components as comp
+from clothinggan import precision
 from clothinggan import settings
+from clothinggan.generator import pick_device
 from clothinggan.paths import cache_dir, file_sha256, write_atomic
 
 SCATTER_SAMPLES = 300
@@ -36,10 +39,18 @@ def pca_samples() -> int:
     return settings.pca_samples()
 
 
-@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def load_model(spec: str) -> cg.Generator:
-    """One Generator per model spec per process, on the best device (CUDA > MPS > CPU)."""
-    return cg.load_generator(spec)
+    """One Generator per model spec per process, on the best device (CUDA > MPS > CPU).
+
+    It renders in ``CLOTHINGGAN_PRECISION`` (auto: bf16 where the machine has it natively); the
+    setting is part of the cache key, so changing it loads the model anew.
+    """
+    return _load_model(spec, str(pick_device()), settings.precision())
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+def _load_model(spec: str, device: str, choice: str) -> cg.Generator:
+    return cg.load_generator(spec, device=device, dtype=precision.resolve(choice, torch.device(device)))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 import clothinggan as cg
-from clothinggan import paths
+from clothinggan import paths, precision
 from clothinggan.errors import ClothingGANError
 from clothinggan.ui import resources, state, widgets
 
@@ -53,7 +53,8 @@ def _switch_to_path(text: str) -> None:
 def model_summary(G: cg.Generator) -> None:
     kind = "trained" if G.trained else "untrained placeholder"
     st.markdown(f"**Model:** {G.name}")
-    st.caption(f"{G.resolution}×{G.resolution} px · {G.num_ws} layers · {kind} · {G.device.type.upper()}")
+    st.caption(f"{G.resolution}×{G.resolution} px · {G.num_ws} layers · {kind} · {G.device.type.upper()} "
+               f"{precision.label(G.dtype)}")
     digest = resources.model_file_sha256(G)
     if digest:
         st.caption(f"sha256 `{digest[:16]}…`", help=f"The model file's sha256: {digest}. Two files with the same "
