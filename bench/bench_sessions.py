@@ -157,14 +157,15 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def run(sessions: int, seconds: float, max_rounds: int, threads: int | None = None, stagger: float = 0.5) -> dict:
+def run(sessions: int, seconds: float, max_rounds: int, threads: int | None = None, stagger: float = 0.5,
+        checkout: Path | None = None) -> dict:
     """Start a server, run the sessions, stop it; the summary as a dict."""
     with tempfile.TemporaryDirectory(prefix="clothinggan-load-") as tmp:
         env = {"CLOTHINGGAN_CACHE": str(Path(tmp) / "cache"), "CLOTHINGGAN_DEVICE": "cpu",
                "CLOTHINGGAN_LIBRARY_URL": f"sqlite:///{Path(tmp) / 'library.sqlite'}"}
         if threads:
             env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-        server = AppServer(env, Path(tmp) / "server.log").wait_ready()
+        server = AppServer(env, Path(tmp) / "server.log", cwd=checkout).wait_ready()
         try:
             pid = server.proc.pid
             cpu0, rss0, t0 = _proc_cpu_seconds(pid), _proc_rss_mb(pid), time.perf_counter()
@@ -196,8 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-rounds", type=int, default=50, help="rounds per session at most")
     parser.add_argument("--threads", type=int, help="torch/BLAS threads of the server (default: its own choice)")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON line")
+    parser.add_argument("--checkout", type=Path, help="serve the app from this checkout (e.g. a git worktree of "
+                                                      "an earlier commit, to compare); default: this one")
     args = parser.parse_args(argv)
-    summary = run(args.sessions, args.seconds, args.max_rounds, args.threads)
+    summary = run(args.sessions, args.seconds, args.max_rounds, args.threads, checkout=args.checkout)
     if args.json:
         print(json.dumps(summary))
     else:

@@ -22,7 +22,7 @@ def free_port() -> int:
 class AppServer:
     """One ``streamlit run streamlit_app.py`` process; ``url`` answers once its health check says ok."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None, cwd: Path | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -30,7 +30,7 @@ class AppServer:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
              "--server.port", str(self.port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-            cwd=REPO, env={**os.environ, **env}, stdout=self._log, stderr=subprocess.STDOUT)
+            cwd=cwd or REPO, env={**os.environ, **env}, stdout=self._log, stderr=subprocess.STDOUT)
 
     def wait_ready(self) -> AppServer:
         deadline = time.time() + START_TIMEOUT_S
