@@ -21,6 +21,7 @@ from PIL import Image
 import clothinggan as cg
 from clothinggan import components as comp
 from clothinggan import precision
+from clothinggan.batching import renderer_for
 from clothinggan import settings
 from clothinggan.generator import pick_device
 from clothinggan.paths import cache_dir, file_sha256, write_atomic
@@ -119,7 +120,8 @@ IMAGES = ImageCache()
 def render(G: cg.Generator, ws: Any) -> list[Image.Image]:
     """Images of W+ codes (num_ws, w_dim) or (N, num_ws, w_dim), at the model's resolution.
 
-    Each code is cached on its own; the ones not cached yet are rendered in one batched call.
+    Each code is cached on its own; the ones not cached yet are rendered in one batched call,
+    shared with whatever other sessions are waiting for at the same moment.
     """
     arr = np.ascontiguousarray(np.asarray(ws, dtype=np.float32))
     if arr.ndim == 2:
@@ -128,7 +130,8 @@ def render(G: cg.Generator, ws: Any) -> list[Image.Image]:
     images = [IMAGES.get(k) for k in keys]
     missing = [i for i, image in enumerate(images) if image is None]
     if missing:
-        for i, image in zip(missing, cg.to_pil(G.synthesis(arr[missing]))):
+        # One render at a time per model, joined with other sessions' waiting requests.
+        for i, image in zip(missing, cg.to_pil(renderer_for(G).synthesis(arr[missing]))):
             IMAGES.put(keys[i], image)
             images[i] = image
     return images  # type: ignore[return-value]
