@@ -5,6 +5,8 @@ and without mutating anything, so one loaded model can serve many app sessions' 
 """
 from __future__ import annotations
 
+import contextlib
+
 import hashlib
 from typing import Any, Iterable, Literal, Sequence
 
@@ -125,9 +127,10 @@ class Generator:
         return torch.as_tensor(x, dtype=torch.float32).to(self.device)
 
     def _autocast(self, grad: bool = False):
-        on = self.dtype != torch.float32 and (self.device.type == "cuda" or (self.device.type == "cpu" and not grad))
-        return torch.autocast(self.device.type if on else "cpu", dtype=self.dtype if on else torch.bfloat16,
-                              enabled=on)
+        """Autocast to ``dtype`` on CUDA, and on the CPU without gradients; a no-op otherwise."""
+        if self.dtype == torch.float32 or (grad and self.device.type != "cuda"):
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
 
     def mapping(self, z: torch.Tensor | np.ndarray, psi: float = 1.0,
                 c: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-CHOICES = ("auto", "fp32", "bf16")
+from clothinggan.settings import PRECISIONS as CHOICES
 
 
 def bf16_is_native(device: torch.device) -> bool:

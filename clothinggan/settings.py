@@ -15,6 +15,7 @@ DEFAULT_MODEL = "CLOTHINGGAN_DEFAULT_MODEL"  # the model a new app session start
 LIBRARY_URL = "CLOTHINGGAN_LIBRARY_URL"  # any SQLAlchemy URL of the design library
 MODEL_DIRS = "CLOTHINGGAN_MODEL_DIRS"    # folders the app's "File path" may load models from (os.pathsep)
 PRECISION = "CLOTHINGGAN_PRECISION"      # auto | fp32 | bf16: the app's render precision (default auto)
+PRECISIONS = ("auto", "fp32", "bf16")
 PCA_SAMPLES = "CLOTHINGGAN_PCA_SAMPLES"  # w samples of a PCA computed in the app
 STARTER_SEEDS = "CLOTHINGGAN_STARTER_SEEDS"  # e.g. "0-5": new app sessions start with these designs (demos)
 DEFAULT_PCA_SAMPLES = 100_000
@@ -63,7 +64,7 @@ def pca_samples() -> int:
 def precision() -> str:
     """``auto`` (bf16 where the machine has it natively, else fp32), ``fp32`` or ``bf16``; bad values give auto."""
     choice = _text(PRECISION).lower()
-    return choice if choice in ("auto", "fp32", "bf16") else "auto"
+    return choice if choice in PRECISIONS else "auto"
 
 
 def starter_seeds() -> str:

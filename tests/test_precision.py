@@ -31,8 +31,7 @@ def test_a_bad_setting_means_auto(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_cpu_bf16_images_stay_within_one_grey_level_of_fp32() -> None:
     fp32 = testing.tiny_generator(0, device="cpu")
-    bf16 = testing.tiny_generator(0, device="cpu")
-    bf16.dtype = torch.bfloat16  # what Generator(dtype=torch.bfloat16) keeps on a CPU
+    bf16 = Generator(testing.tiny_net(0), device="cpu", dtype=torch.bfloat16)
     ws = fp32.seeds_to_ws(list(range(8)), psi=0.7)
     a, b = fp32.synthesis(ws), bf16.synthesis(ws)
     assert b.dtype == torch.float32 and not torch.equal(a, b)  # bf16 really ran, and hands back fp32

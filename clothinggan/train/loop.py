@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from clothinggan.checkpoints import save_safetensors
 from clothinggan.images import image_grid, to_pil
 from clothinggan.networks import StyleGAN2, count_parameters, seeds_to_z
-from clothinggan.precision import bf16_is_native
 from clothinggan.paths import atomic_path
+from clothinggan.precision import bf16_is_native
 from clothinggan.train import distributed as dist_util
 from clothinggan.train.augment import AdaptiveP, augment
 from clothinggan.train.configs import TrainConfig
