@@ -170,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=DEFAULT_REFINE_STEPS, help="refinement steps")
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--encoder", default="auto", help="encoder file (default: the model's shipped encoder)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -178,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
 
     G = load_generator(args.model)
     classifier = _classifier()
-    encoder = resolve_encoder(G, "auto")
+    encoder = resolve_encoder(G, args.encoder)
     photos = holdout_photos(Path(args.data), args.n)
     print(f"{G}\n{len(photos)} held-out photos, {args.steps} refinement steps, encoder: {encoder is not None}, "
           f"classifier: {classifier is not None}, torch threads: {torch.get_num_threads()}")

@@ -162,15 +162,18 @@ def test_encoder_config_is_checked() -> None:
         EncoderConfig(num_ws=4, w_dim=8, input_size=20)
 
 
-def test_encoder_training_learns_the_latent(G: Generator) -> None:
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_encoder_training_learns_the_latent(G: Generator, dtype: torch.dtype) -> None:
     from clothinggan.train.encoder_training import EncoderTrainConfig, PairPool, latent_loss, train_encoder
 
     cfg = EncoderTrainConfig(batch=16, image_batch=4, image_every=4, pool_size=256, fresh=8, lr=2e-3)
     photos = (torch.rand(8, 3, 16, 16) * 255).to(torch.uint8)
     small = new_encoder(G, n_samples=256, input_size=16, channels=(16, 32), hidden=64)
     enc, summary = train_encoder(G, minutes=5.0, cfg=cfg, train_images=photos, init=small, max_steps=200,
-                                 log=lambda s: None)
+                                 dtype=dtype, log=lambda s: None)
     assert summary["steps"] == 200 and summary["real_photos"] == 8
+    assert summary["precision"] == ("bf16" if dtype == torch.bfloat16 else "fp32")
+    assert all(p.dtype == torch.float32 for p in enc.parameters())  # autocast: the weights stay fp32
     pool = PairPool(G, cfg, seed=99)
     pool.add(64)
     ws, images = pool.batch(64)
