@@ -115,6 +115,9 @@ def compare(label: str, G: cg.Generator, batches: dict[int, int], grid: int = 0)
         levels = ((bf16_synthesis(net, ws[:n_check]) - ours).abs().mean() / 2 * 255).item()
         print(f"  bf16 autocast: mean |bf16 - fp32| = {levels:.2f}/255 over {n_check} images "
               f"(native bf16 on this CPU: {precision.bf16_is_native(torch.device('cpu'))})")
+        auto = precision.choose_for(G, "auto")
+        print(f"  the app's auto choice for this model: {precision.label(auto)}"
+              + (f" (its check at load: {G.meta['bf16_error']:.2f}/255 at psi 0.7)" if "bf16_error" in G.meta else ""))
         for batch, repeats in batches.items():
             t_ours, t_prev, t_base, t_bf16 = best_times([lambda: net.synthesis(ws[:batch]),
                                                          lambda: previous_synthesis(net, ws[:batch]),

@@ -16,6 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from clothinggan.errors import ClothingGANError, ModelMismatchError
+from clothinggan.settings import PRECISIONS
 from clothinggan.paths import write_atomic
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
@@ -102,9 +103,10 @@ def _command(sub: Any, name: str, help: str, example: str) -> argparse.ArgumentP
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="default",
                    help="'default' (the embedded model), a model-zoo name, or a .safetensors/.pt/.pkl file")
-    p.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="render precision: fp32 (default: the same pixels on every machine), bf16 (about "
-                        "2x faster batches on CPUs with native bf16, within 1/255 of fp32), or auto")
+                        "2x faster batches on CPUs with native bf16), or auto (bf16 where it is native and this "
+                        "model's renders stay within 1/255 of fp32)")
     return p
 
 
@@ -366,10 +368,10 @@ def _optional_module(name: str, command: str) -> Any:
 def _load(spec: str, choice: str = "fp32") -> Any:
     from clothinggan.generator import pick_device
     from clothinggan.loading import load_generator
-    from clothinggan.precision import resolve
+    from clothinggan.precision import choose_for
 
-    device = pick_device()
-    G = load_generator(spec, device=device, dtype=resolve(choice, device))
+    G = load_generator(spec, device=pick_device())
+    G.dtype = choose_for(G, choice)
     if not G.trained:
         print(f"note: {G.meta.get('note', 'this model is untrained')}; images will be noise", file=sys.stderr)
     return G

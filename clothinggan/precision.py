@@ -2,9 +2,13 @@
 
 bf16 halves the time of a batched CPU render on CPUs with native bf16 (AVX-512 BF16 or AMX) and
 stays within half a grey level of fp32 (mean |Δ| 0.5/255 on the embedded model); on CPUs without
-it bf16 is emulated and slower than fp32, so ``auto`` picks fp32 there.
+it bf16 is emulated and slower than fp32, so ``auto`` picks fp32 there. Deep models can drift
+further (a random-weight 512-px generator: 2.2/255), so ``auto`` also checks each loaded model
+(``choose_for``) and keeps fp32 for one whose bf16 renders differ visibly.
 """
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 
@@ -34,6 +38,39 @@ def resolve(choice: str, device: torch.device) -> torch.dtype:
     if choice == "auto":
         return torch.bfloat16 if bf16_is_native(device) else torch.float32
     return torch.bfloat16 if choice == "bf16" else torch.float32
+
+
+BF16_LIMIT = 1.0  # grey levels (of 255): the mean |bf16 - fp32| that a render may differ by under ``auto``
+
+
+def bf16_error(G: Any, n: int | None = None, seed: int = 0) -> float:
+    """Mean |bf16 - fp32| of G's renders, in grey levels of 255, on ``n`` fixed ψ 0.7 designs.
+
+    n defaults to 4 designs up to 128 px and 1 above (one 512-px render pair costs about a second).
+    G's own dtype is left as it was.
+    """
+    n = n if n is not None else (4 if G.resolution <= 128 else 1)
+    ws = G.seeds_to_ws(list(range(seed, seed + n)), psi=0.7)
+    kept = G.dtype
+    try:
+        G.dtype = torch.float32
+        reference = G.synthesis(ws).float()
+        G.dtype = torch.bfloat16
+        fast = G.synthesis(ws).float()
+    finally:
+        G.dtype = kept
+    return float((fast - reference).abs().mean() / 2 * 255)
+
+
+def choose_for(G: Any, choice: str) -> torch.dtype:
+    """The dtype G should render in: as :func:`resolve`, and under ``auto`` bf16 only where this
+    model's renders stay within ``BF16_LIMIT`` of fp32 (measured once, recorded in ``G.meta``)."""
+    dtype = resolve(choice, G.device)
+    if (choice or "auto").strip().lower() != "auto" or dtype != torch.bfloat16:
+        return dtype
+    error = bf16_error(G)
+    G.meta["bf16_error"] = round(error, 3)
+    return dtype if error <= BF16_LIMIT else torch.float32
 
 
 def label(dtype: torch.dtype) -> str:

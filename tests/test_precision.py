@@ -61,3 +61,16 @@ def test_the_app_renders_in_the_chosen_precision_and_says_so(app_env, monkeypatc
     at.run()
     assert not at.exception
     assert any(c.value.endswith(f"CPU {shown}") for c in at.sidebar.caption)
+
+
+def test_auto_checks_each_model_before_it_picks_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(precision, "bf16_is_native", lambda device: True)
+    G = testing.tiny_generator(0, device="cpu")
+    assert precision.choose_for(G, "auto") is torch.bfloat16
+    assert 0.0 < G.meta["bf16_error"] < precision.BF16_LIMIT and G.dtype is torch.float32  # measured, G untouched
+    monkeypatch.setattr(precision, "BF16_LIMIT", 0.0)  # a model whose bf16 renders drift stays in fp32
+    assert precision.choose_for(G, "auto") is torch.float32
+    assert precision.choose_for(G, "bf16") is torch.bfloat16  # an explicit choice is obeyed unchecked
+    monkeypatch.setattr(precision, "bf16_is_native", lambda device: False)
+    fresh = testing.tiny_generator(1, device="cpu")
+    assert precision.choose_for(fresh, "auto") is torch.float32 and "bf16_error" not in fresh.meta

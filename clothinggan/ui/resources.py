@@ -43,15 +43,18 @@ def pca_samples() -> int:
 def load_model(spec: str) -> cg.Generator:
     """One Generator per model spec per process, on the best device (CUDA > MPS > CPU).
 
-    It renders in ``CLOTHINGGAN_PRECISION`` (auto: bf16 where the machine has it natively); the
-    setting is part of the cache key, so changing it loads the model anew.
+    It renders in ``CLOTHINGGAN_PRECISION`` (auto: bf16 where the machine has it natively and this
+    model's bf16 renders stay within a grey level of fp32); the setting is part of the cache key, so
+    changing it loads the model anew.
     """
     return _load_model(spec, str(pick_device()), settings.precision())
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def _load_model(spec: str, device: str, choice: str) -> cg.Generator:
-    return cg.load_generator(spec, device=device, dtype=precision.resolve(choice, torch.device(device)))
+    G = cg.load_generator(spec, device=device)
+    G.dtype = precision.choose_for(G, choice)
+    return G
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
