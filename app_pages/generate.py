@@ -16,7 +16,7 @@ with widgets.guard():
 
     with st.form("generate_form", border=True):
         c1, c2, c3 = st.columns([3, 3, 2])
-        seeds_text = c1.text_input("Seeds", value="0-7", key="seeds_text",
+        seeds_text = c1.text_input("Seeds", value=state.FIRST_SEEDS, key="seeds_text",
                                    help="One number (42), a list (1, 5, 9), a range (0-15), or “random”.")
         psi = c2.slider("Variety (truncation ψ)", 0.0, 1.2, state.last_psi(), 0.05, key="psi",
                         help="Low values give safe, average garments; high values give unusual ones.")
@@ -26,7 +26,7 @@ with widgets.guard():
 
     if state.GENERATED_KEY not in st.session_state and not submitted:
         # A first visit lands on garments, not on an empty page.
-        st.session_state[state.GENERATED_KEY] = designs_from_seeds(G, parse_seeds("0-7"), state.DEFAULT_PSI)
+        st.session_state[state.GENERATED_KEY] = designs_from_seeds(G, parse_seeds(state.FIRST_SEEDS), state.DEFAULT_PSI)
     if submitted:
         state.remember_psi(psi)
         try:

@@ -24,6 +24,7 @@ FLASH_KEY = "flash"
 GENERATED_KEY = "generated"  # the Generate page's current grid of designs
 PSI_KEY = "last_psi"  # the Generate page's variety (ψ), kept after that page's widgets are gone
 DEFAULT_PSI = 0.7
+FIRST_SEEDS = "0-7"  # the garments a first visit to Generate lands on (the server warms them up)
 SESSION_PARAM = "s"  # the page address's session token: a reload finds this session's designs again
 TOKEN_KEY = "session_token"
 BACKED_UP_KEY = "backed_up"  # drafts.fingerprint of what was last written

@@ -1,0 +1,36 @@
+"""Server-start warm-up: import torch, load the default model and render the first page's garments
+while the first browser is still loading the front end.
+
+A plain ``streamlit run`` runs nothing of the app until a browser connects, so the first visitor
+waits for ``import torch`` (about 1 s), the model load and the first render after the front end has
+loaded. ``streamlit_app.py`` therefore also defines an ``st.App`` whose lifespan runs :func:`warm`
+in a daemon thread: the waits overlap, and the first script run finds the modules imported, the
+model in ``st.cache_resource`` and its garments in the image cache. The server never waits for it.
+"""
+from __future__ import annotations
+
+import logging
+
+_LOG = logging.getLogger(__name__)
+
+
+def warm() -> None:
+    """Import the app's heavy modules, load the default model and render Generate's first garments.
+
+    Both land in the process-wide caches the sessions use (``st.cache_resource`` and the image
+    cache). A failure is only logged: the first session does the work again and shows its own message.
+    """
+    quiet = logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # "missing ScriptRunContext": true here, and expected
+    try:
+        from clothinggan.designs import designs_from_seeds
+        from clothinggan.seeds import parse_seeds
+        from clothinggan.ui import resources, state
+
+        G = resources.load_model(resources.default_spec())
+        resources.render_designs(G, designs_from_seeds(G, parse_seeds(state.FIRST_SEEDS), state.DEFAULT_PSI))
+    except Exception:  # noqa: BLE001 - reported properly by the first session's own load
+        _LOG.warning("warm-up did not load the default model; the first session will", exc_info=True)
+    finally:
+        quiet.setLevel(level)
