@@ -139,6 +139,8 @@ def test_cli_export_state_then_resume_from_it(tmp_path: Path, monkeypatch: pytes
     assert manifest_path(model).is_file()
     run2 = tmp_path / "run2"
     assert main(["--data", str(data), "--out", str(run2), "--resume-from", str(model), "--kimg", "0.016",
-                 "--sample-every", "1"]) == 0
+                 "--sample-every", "1", "--ema-kimg", "0.02"]) == 0
     log = [json.loads(line) for line in (run2 / "log.jsonl").read_text().splitlines()]
     assert log[-1]["kimg"] == pytest.approx(0.016) and log[-1]["step"] == 4
+    assert json.loads((run2 / "config.json").read_text())["ema_kimg"] == 0.02  # a longer EMA for the new stretch
+    assert json.loads((run / "config.json").read_text())["ema_kimg"] != 0.02

@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kimg", type=float, default=50.0, help="train until this many thousand images")
     p.add_argument("--batch", type=int, help="images per step over all GPUs (default: the config's)")
     p.add_argument("--gamma", type=float, help="R1 weight (default: the config's)")
+    p.add_argument("--ema-kimg", type=float,
+                   help="half-life of the EMA generator in kimg (default: the config's, or the resumed run's)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
     p.add_argument("--resume-from", metavar="MODEL",
                    help="start from a trained model ('default' or a file): continue its training, or "
@@ -208,6 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             cfg.batch = args.batch
         if args.gamma is not None:
             cfg.r1_gamma = args.gamma
+        if args.ema_kimg is not None:  # only averaging changes: a resumed run stays exact up to here
+            cfg.ema_kimg = args.ema_kimg
         trainer = Trainer(cfg, **kwargs)
         if init_path is not None:
             from clothinggan.train.resume import start_from_model
