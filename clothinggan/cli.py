@@ -16,8 +16,8 @@ import numpy as np
 from tqdm import tqdm
 
 from clothinggan.errors import ClothingGANError, ModelMismatchError
-from clothinggan.settings import PRECISIONS
 from clothinggan.paths import write_atomic
+from clothinggan.settings import PRECISIONS
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 BIG_JOB = 16  # images; above this a progress bar is worth its line
@@ -368,10 +368,9 @@ def _optional_module(name: str, command: str) -> Any:
 def _load(spec: str, choice: str = "fp32") -> Any:
     from clothinggan.generator import pick_device
     from clothinggan.loading import load_generator
-    from clothinggan.precision import choose_for
+    from clothinggan.precision import apply
 
-    G = load_generator(spec, device=pick_device())
-    G.dtype = choose_for(G, choice)
+    G = apply(load_generator(spec, device=pick_device()), choice)
     if not G.trained:
         print(f"note: {G.meta.get('note', 'this model is untrained')}; images will be noise", file=sys.stderr)
     return G

@@ -6,7 +6,6 @@ and without mutating anything, so one loaded model can serve many app sessions' 
 from __future__ import annotations
 
 import contextlib
-
 import hashlib
 from typing import Any, Iterable, Literal, Sequence
 

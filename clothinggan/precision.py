@@ -30,9 +30,13 @@ def bf16_is_native(device: torch.device) -> bool:
     return any(bool(check()) for check in checks if check is not None)
 
 
+def _normalise(choice: str | None) -> str:
+    return (choice or "auto").strip().lower()
+
+
 def resolve(choice: str, device: torch.device) -> torch.dtype:
     """``auto`` → bf16 where it is native, else fp32; ``fp32``/``bf16`` as asked (unknown words: ValueError)."""
-    choice = (choice or "auto").strip().lower()
+    choice = _normalise(choice)
     if choice not in CHOICES:
         raise ValueError(f"unknown precision {choice!r}: use one of {', '.join(CHOICES)}")
     if choice == "auto":
@@ -66,11 +70,18 @@ def choose_for(G: Any, choice: str) -> torch.dtype:
     """The dtype G should render in: as :func:`resolve`, and under ``auto`` bf16 only where this
     model's renders stay within ``BF16_LIMIT`` of fp32 (measured once, recorded in ``G.meta``)."""
     dtype = resolve(choice, G.device)
-    if (choice or "auto").strip().lower() != "auto" or dtype != torch.bfloat16:
+    if _normalise(choice) != "auto" or dtype != torch.bfloat16:
         return dtype
     error = bf16_error(G)
     G.meta["bf16_error"] = round(error, 3)
     return dtype if error <= BF16_LIMIT else torch.float32
+
+
+def apply(G: Any, choice: str) -> Any:
+    """Set G to render in :func:`choose_for`'s dtype and return it (for a freshly loaded, unshared G:
+    the check briefly switches G's dtype)."""
+    G.dtype = choose_for(G, choice)
+    return G
 
 
 def label(dtype: torch.dtype) -> str:

@@ -15,7 +15,6 @@ from typing import Any, Callable
 
 import numpy as np
 import streamlit as st
-import torch
 from PIL import Image
 
 import clothinggan as cg
@@ -52,9 +51,7 @@ def load_model(spec: str) -> cg.Generator:
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def _load_model(spec: str, device: str, choice: str) -> cg.Generator:
-    G = cg.load_generator(spec, device=device)
-    G.dtype = precision.choose_for(G, choice)
-    return G
+    return precision.apply(cg.load_generator(spec, device=device), choice)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
