@@ -10,7 +10,7 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Callable, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 NoiseMode = Literal["const", "random", "none"]
+T = TypeVar("T")
 LRELU_GAIN = math.sqrt(2.0)
 BLUR_TAPS = (1.0, 3.0, 3.0, 1.0)
 
@@ -239,6 +240,26 @@ def bias_act(x: torch.Tensor, bias: torch.Tensor, lrelu: bool, clamp: float | No
     return x
 
 
+def version_key(tensors: "list[torch.Tensor] | tuple[torch.Tensor, ...]") -> tuple:
+    """Identity and in-place version of each tensor: a cache keyed on it is invalidated by an
+    optimiser step or ``load_state_dict`` (both in place) as soon as they happen."""
+    return tuple((id(t), t._version) for t in tensors)
+
+
+def memo(module: nn.Module, slot: str, key: tuple, build: "Callable[[], T]") -> "T":
+    """``build()``, kept on ``module`` under ``slot`` until ``key`` changes.
+
+    Inference reuses tensors that depend on parameters only (gained, transposed, stacked
+    weights); the key holds the dtype, device and ``version_key`` of those parameters. A plain
+    attribute, not a buffer: it never reaches a state dict. Racing threads at worst build twice.
+    """
+    cached = module.__dict__.get(slot)
+    if cached is None or cached[0] != key:
+        cached = (key, build())
+        module.__dict__[slot] = cached
+    return cached[1]
+
+
 def fold_blur(weight: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     """Convolve each 3×3 kernel with the 4×4 blur (gain 4) into one 6×6 kernel."""
     o, i, kh, kw = weight.shape
@@ -259,16 +280,23 @@ class FullyConnectedLayer(nn.Module):
         self.bias_gain = lr_multiplier
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight.to(x.dtype) * self.weight_gain
-        b = self.bias.to(x.dtype) * self.bias_gain
-        x = torch.addmm(b.unsqueeze(0), x, w.t())
-        if not self.lrelu:
-            return x
         if torch.is_grad_enabled():
-            return F.leaky_relu(x, 0.2) * LRELU_GAIN
+            w = self.weight.to(x.dtype) * self.weight_gain
+            b = self.bias.to(x.dtype) * self.bias_gain
+            x = torch.addmm(b.unsqueeze(0), x, w.t())
+            return F.leaky_relu(x, 0.2) * LRELU_GAIN if self.lrelu else x
+        w, b = self.gained(x.dtype)
+        x = torch.addmm(b, x, w.t())
         # In place when nothing records a graph: the same numbers, two fewer passes over memory
         # (a quarter of the mapping's time at PCA batch sizes).
-        return F.leaky_relu(x, 0.2, inplace=True).mul_(LRELU_GAIN)
+        return F.leaky_relu(x, 0.2, inplace=True).mul_(LRELU_GAIN) if self.lrelu else x
+
+    def gained(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight·gain, bias·gain as a row), the numbers ``forward`` multiplies by, made once per
+        parameter version: at batch 1 these two multiplies were a third of a layer's time."""
+        key = (dtype, self.weight.device, *version_key((self.weight, self.bias)))
+        return memo(self, "_gained", key, lambda: (self.weight.detach().to(dtype) * self.weight_gain,
+                                                   (self.bias.detach().to(dtype) * self.bias_gain).unsqueeze(0)))
 
 
 class MappingNetwork(nn.Module):
@@ -320,7 +348,6 @@ class SynthesisLayer(nn.Module):
         self.up, self.resolution, self.conv_clamp = up, resolution, conv_clamp
         self.fold_up = False  # see set_fold_upsampling: faster on GPUs, slower on CPUs
         self.channels_last = False  # see set_channels_last: faster oneDNN convolutions on CPUs
-        self._derived: tuple[tuple, dict[str, torch.Tensor]] | None = None
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1.0)
         self.weight = nn.Parameter(_init_randn(out_channels, in_channels, 3, 3))
         self.bias = nn.Parameter(torch.zeros(out_channels))
@@ -329,8 +356,6 @@ class SynthesisLayer(nn.Module):
         self.register_buffer("resample_filter", blur_filter(), persistent=False)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: NoiseMode = "const") -> torch.Tensor:
-        if not torch.is_grad_enabled():
-            return self._inference(x, w, noise_mode)
         styles = self.affine(w)                                   # (N, in)
         weight = self.weight.to(x.dtype)
         dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()  # (N, out)
@@ -362,16 +387,16 @@ class SynthesisLayer(nn.Module):
         Parameter versions are in the key, so an optimiser step or ``load_state_dict`` (both
         in-place) invalidates the entry; a racing thread at worst builds the same tensors twice.
         """
-        params = (self.weight, self.noise_strength, self.noise_const)
-        key = (dtype, self.weight.device, self.up, self.fold_up, self.channels_last,
-               *((id(t), t._version) for t in params))
-        cached = self._derived
-        if cached is not None and cached[0] == key:
-            return cached[1]
+        params = (self.weight, self.bias, self.noise_strength, self.noise_const)
+        key = (dtype, self.weight.device, self.up, self.fold_up, self.channels_last, *version_key(params))
+        return memo(self, "_derived", key, lambda: self._build_derived(dtype))
+
+    def _build_derived(self, dtype: torch.dtype) -> dict[str, torch.Tensor]:
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         weight = self.weight.detach().to(dtype)
         out = {"dsq": weight.square().sum(dim=[2, 3]).t().contiguous(),  # (in, out) for the demodulation
-               "noise": (self.noise_const.to(dtype) * self.noise_strength.detach().to(dtype))}
+               "noise": (self.noise_const.to(dtype) * self.noise_strength.detach().to(dtype)),
+               "bias": self.bias.detach().to(dtype)}
         if self.up and self.fold_up:
             out["weight"] = fold_blur(weight, self.resample_filter).transpose(0, 1).contiguous(memory_format=fmt)
         elif self.up:
@@ -380,39 +405,65 @@ class SynthesisLayer(nn.Module):
             out["blur"] = blur.contiguous(memory_format=fmt)
         else:
             out["weight"] = weight.contiguous(memory_format=fmt)
-        self._derived = (key, out)
         return out
 
-    def _inference(self, x: torch.Tensor, w: torch.Tensor, noise_mode: NoiseMode) -> torch.Tensor:
-        """``forward`` without autograd: derived weights made once, elementwise steps in place.
+    def _noise_and_bias(self, d: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The constant noise plus the bias as one (1, C, H, W) tensor in the layer's layout: one
+        pass over the activations instead of two. Made on first use only, since a batch-1 render
+        (see ``_inference``) puts the bias into the convolution and never needs it."""
+        if "noise_bias" not in d:
+            fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+            both = d["noise"][None, None] + d["bias"].reshape(1, -1, 1, 1)
+            d["noise_bias"] = both.contiguous(memory_format=fmt)
+        return d["noise_bias"]
 
-        The same maths in the same order; with ``channels_last`` oneDNN sums in another order, so
-        images differ from the default layout by float32 rounding (< 1e-5), not more.
+    def _inference(self, x: torch.Tensor, styles: torch.Tensor, dcoefs: torch.Tensor,
+                   noise_mode: NoiseMode) -> torch.Tensor:
+        """``forward`` without autograd, given this layer's styles and demodulation (N, in), (N, out).
+
+        ``SynthesisNetwork`` computes every layer's styles in one batched product and folds the
+        previous layer's leaky-ReLU gain √2 into them, so this returns the activation *without* that
+        gain (and clamps at conv_clamp/√2, the same bound). For a single image, when the weights
+        are smaller than the activations (the high resolutions), the style and demodulation scale
+        the weights instead of two passes over the activations, and the bias rides in the
+        convolution. The same maths; sums run in another order, so images differ from the
+        autograd path by float32 rounding (< 1e-5).
         """
         d = self.derived(x.dtype)
-        styles = self.affine(w)
-        dcoefs = (styles.square() @ d["dsq"] + 1e-8).rsqrt()
-        x = x * styles[:, :, None, None]
+        weight = d["weight"]
+        fold = x.shape[0] == 1 and weight.numel() <= x.numel()
+        if fold:
+            # The weights are (out, in, k, k), or (in, out, k, k) for the transposed convolution.
+            scale = torch.outer(styles[0], dcoefs[0]) if self.up else torch.outer(dcoefs[0], styles[0])
+            weight = weight * scale[:, :, None, None]
+        else:
+            x = x * styles[:, :, None, None]
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
+        bias = d["bias"] if fold else None
         if self.up and self.fold_up:
-            x = F.conv_transpose2d(x, d["weight"], stride=2, padding=2)
+            x = F.conv_transpose2d(x, weight, bias, stride=2, padding=2)
         elif self.up:
-            x = F.conv_transpose2d(x, d["weight"], stride=2)
-            x = F.conv2d(F.pad(x, [1, 1, 1, 1]), d["blur"], groups=x.shape[1])
+            x = F.conv_transpose2d(x, weight, stride=2)
+            x = F.conv2d(F.pad(x, [1, 1, 1, 1]), d["blur"], bias, groups=x.shape[1])
         else:
-            x = F.conv2d(x, d["weight"], padding=1)
-        x.mul_(dcoefs[:, :, None, None])
+            x = F.conv2d(x, weight, bias, padding=1)
+        if not fold:
+            x.mul_(dcoefs[:, :, None, None])
         if noise_mode == "const":
-            x.add_(d["noise"])
-        elif noise_mode == "random":
-            noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device, dtype=x.dtype)
-            x.add_(noise * self.noise_strength.to(x.dtype))
-        elif noise_mode != "none":
-            raise ValueError(f"noise_mode must be 'const', 'random' or 'none', got {noise_mode!r}")
-        x.add_(self.bias.to(x.dtype).reshape(1, -1, 1, 1))
-        F.leaky_relu(x, 0.2, inplace=True).mul_(LRELU_GAIN)
-        return x if self.conv_clamp is None else x.clamp_(-self.conv_clamp, self.conv_clamp)
+            x.add_(d["noise"] if fold else self._noise_and_bias(d))
+        else:
+            if noise_mode == "random":
+                noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device, dtype=x.dtype)
+                x.add_(noise * self.noise_strength.to(x.dtype))
+            elif noise_mode != "none":
+                raise ValueError(f"noise_mode must be 'const', 'random' or 'none', got {noise_mode!r}")
+            if not fold:
+                x.add_(d["bias"].reshape(1, -1, 1, 1))
+        F.leaky_relu(x, 0.2, inplace=True)
+        if self.conv_clamp is None:
+            return x
+        return x.clamp_(-self.conv_clamp / LRELU_GAIN, self.conv_clamp / LRELU_GAIN)
 
 
 class ToRGBLayer(nn.Module):
@@ -430,6 +481,18 @@ class ToRGBLayer(nn.Module):
         styles = self.affine(w) * self.weight_gain
         x = F.conv2d(x * styles[:, :, None, None], self.weight.to(x.dtype))
         return bias_act(x, self.bias, lrelu=False, clamp=self.conv_clamp)
+
+    def _inference(self, x: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
+        """``forward`` without autograd, given the styles (weight gain included, see
+        ``SynthesisNetwork``); a single image scales the 3×C weights, not the activations."""
+        key = (x.dtype, x.device, *version_key((self.weight, self.bias)))
+        weight, bias = memo(self, "_derived", key,
+                            lambda: (self.weight.detach().to(x.dtype), self.bias.detach().to(x.dtype)))
+        if x.shape[0] == 1:
+            y = F.conv2d(x, weight * styles[0][None, :, None, None], bias)
+        else:
+            y = F.conv2d(x * styles[:, :, None, None], weight, bias)
+        return y if self.conv_clamp is None else y.clamp_(-self.conv_clamp, self.conv_clamp)
 
 
 class SynthesisBlock(nn.Module):
@@ -462,6 +525,18 @@ class SynthesisBlock(nn.Module):
         img = y if img is None else upsample2d(img, self.resample_filter) + y
         return x, img
 
+    def layers(self) -> "list[SynthesisLayer]":
+        """The block's modulated convolutions in order (one in the 4×4 block, else two)."""
+        return [self.conv1] if self.is_first else [self.conv0, self.conv1]
+
+    def upsample_image(self, img: torch.Tensor) -> torch.Tensor:
+        """``upsample2d`` as one grouped transposed convolution with the 4×4 filter (the same
+        numbers to float rounding): one operator instead of seven, for inference."""
+        c = img.shape[1]
+        kernel = memo(self, "_upsample", (img.dtype, img.device, c),
+                      lambda: (self.resample_filter * 4.0).to(img.dtype)[None, None].repeat(c, 1, 1, 1))
+        return F.conv_transpose2d(img, kernel, stride=2, padding=1, groups=c)
+
 
 class SynthesisNetwork(nn.Module):
     """W+ codes (N, num_ws, w_dim) → images (N, img_channels, res, res)."""
@@ -478,6 +553,8 @@ class SynthesisNetwork(nn.Module):
     def forward(self, ws: torch.Tensor, noise_mode: NoiseMode = "const") -> torch.Tensor:
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f"ws must have shape (N, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}")
+        if not torch.is_grad_enabled():
+            return self._inference(ws, noise_mode)
         x = img = None
         w_idx = 0
         for res in self.block_resolutions:
@@ -486,7 +563,84 @@ class SynthesisNetwork(nn.Module):
             x, img = block(x, img, ws[:, w_idx:w_idx + block.num_conv + 1], noise_mode)
             w_idx += block.num_conv
         assert img is not None
+        return img.contiguous()
+
+    def _style_plan(self, dtype: torch.dtype, device: torch.device) -> "_StylePlan":
+        """Every affine layer stacked for one batched product, made once per parameter version."""
+        blocks: list[SynthesisBlock] = [getattr(self, f"b{res}") for res in self.block_resolutions]
+        modules = [m for b in blocks for m in (*b.layers(), b.torgb)]
+        key = (dtype, device, *version_key([t for m in modules for t in (m.affine.weight, m.affine.bias, m.weight)]))
+        return memo(self, "_plan", key, lambda: _StylePlan.build(blocks, dtype))
+
+    def _inference(self, ws: torch.Tensor, noise_mode: NoiseMode) -> torch.Tensor:
+        """The synthesis without autograd: all styles and demodulations in two batched products,
+        then the layers' ``_inference`` steps (derived weights, in-place elementwise work)."""
+        plan = self._style_plan(ws.dtype, ws.device)
+        per_layer = ws.transpose(0, 1).index_select(0, plan.w_index)                # (A, N, w_dim)
+        styles = torch.baddbmm(plan.bias, per_layer, plan.weight)                    # (A, N, max_in)
+        dcoefs = torch.bmm(styles[:plan.num_convs].square(), plan.dsq).add_(1e-8).rsqrt_()  # (convs, N, max_out)
+        x = img = None
+        a = 0
+        for block, layers, rgb in plan.blocks:
+            if block.is_first:
+                x = block.const.to(ws.dtype).unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
+            for layer in layers:
+                cin, cout = layer.weight.shape[1], layer.weight.shape[0]
+                x = layer._inference(x, styles[a, :, :cin], dcoefs[a, :, :cout], noise_mode)
+                a += 1
+            y = block.torgb._inference(x, styles[rgb, :, :block.torgb.weight.shape[1]])
+            img = y if img is None else y.add_(block.upsample_image(img))
+        assert img is not None
         return img.contiguous()  # channels_last inside (see set_channels_last), the usual layout outside
+
+
+@dataclass
+class _StylePlan:
+    """The affine layers of a synthesis network stacked, zero-padded to the widest, for ``bmm``.
+
+    Row order: the convolutions in network order, then the toRGB layers. Every layer that reads a
+    leaky-ReLU output has that ReLU's gain √2 folded into its style, and its squared weights
+    divided by 2 so the demodulation stays the same.
+    """
+
+    w_index: torch.Tensor   # (A,) which of the ws each row reads
+    weight: torch.Tensor    # (A, w_dim, max_in), gains included
+    bias: torch.Tensor      # (A, 1, max_in)
+    dsq: torch.Tensor       # (convs, max_in, max_out): squared conv weights summed over the kernel
+    num_convs: int
+    blocks: list            # (block, its conv layers, its toRGB row)
+
+    @classmethod
+    def build(cls, blocks: "list[SynthesisBlock]", dtype: torch.dtype) -> "_StylePlan":
+        rows: list[tuple[FullyConnectedLayer, int, float]] = []   # (affine, w index, gain folded in)
+        rgb_rows: list[tuple[FullyConnectedLayer, int, float]] = []
+        w_idx = 0
+        for block in blocks:
+            for layer in block.layers():   # the first block's first conv reads the constant, not a ReLU
+                rows.append((layer.affine, w_idx, 1.0 if block.is_first else LRELU_GAIN))
+                w_idx += 1
+            # The toRGB shares its w with the next block's first conv.
+            rgb_rows.append((block.torgb.affine, w_idx, block.torgb.weight_gain * LRELU_GAIN))
+        num_convs = len(rows)
+        plan_blocks = [(b, b.layers(), num_convs + i) for i, b in enumerate(blocks)]
+        rows += rgb_rows
+        convs = [layer for b in blocks for layer in b.layers()]
+        device = convs[0].weight.device
+        w_dim = rows[0][0].weight.shape[1]
+        max_in = max(r[0].weight.shape[0] for r in rows)
+        max_out = max(c.weight.shape[0] for c in convs)
+        weight = torch.zeros(len(rows), w_dim, max_in, dtype=dtype, device=device)
+        bias = torch.zeros(len(rows), 1, max_in, dtype=dtype, device=device)
+        dsq = torch.zeros(num_convs, max_in, max_out, dtype=dtype, device=device)
+        for i, (affine, _, gain) in enumerate(rows):
+            w, b = affine.gained(dtype)
+            weight[i, :, :w.shape[0]] = w.t() * gain
+            bias[i, 0, :w.shape[0]] = b[0] * gain
+        for i, layer in enumerate(convs):
+            sq = layer.weight.detach().to(dtype).square().sum(dim=[2, 3]).t()   # (in, out)
+            dsq[i, :sq.shape[0], :sq.shape[1]] = sq / rows[i][2] ** 2
+        w_index = torch.tensor([r[1] for r in rows], device=device)
+        return cls(w_index, weight, bias, dsq, num_convs, plan_blocks)
 
 
 class StyleGAN2(nn.Module):
