@@ -271,3 +271,12 @@ def test_loading_a_model_does_not_import_sympy(tmp_path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "False"
+
+
+def test_upsample_matrix_equals_the_fir_upsampling() -> None:
+    """The inference path upsamples the RGB skip as U·img·Uᵀ; it must equal upfirdn2d's up=2."""
+    from clothinggan.networks import blur_filter, upsample2d, upsample_matrix
+
+    img = torch.randn(2, 3, 8, 16)
+    fir = upsample2d(img, blur_filter())
+    torch.testing.assert_close(upsample_matrix(8) @ img @ upsample_matrix(16).t(), fir, rtol=0, atol=1e-6)
