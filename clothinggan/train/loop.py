@@ -212,7 +212,7 @@ class Trainer:
         self.pl_mean.copy_(self.pl_mean.lerp(dist_util.mean(lengths.detach().mean()), 0.01))
         penalty = (lengths - self.pl_mean).square().mean()
         (penalty * self.cfg.pl_weight * self.cfg.pl_interval).backward()
-        return float(penalty)
+        return float(penalty.detach())
 
     @torch.no_grad()
     def _update_ema(self) -> None:
