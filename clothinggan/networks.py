@@ -304,12 +304,17 @@ class FullyConnectedLayer(nn.Module):
         # (a quarter of the mapping's time at PCA batch sizes).
         return F.leaky_relu(x, 0.2, inplace=True).mul_(LRELU_GAIN) if self.lrelu else x
 
-    def gained(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    def gained(self, dtype: torch.dtype, keep: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """(weight·gain, bias·gain as a row), the numbers ``forward`` multiplies by, made once per
-        parameter version: at batch 1 these two multiplies were a third of a layer's time."""
-        key = (dtype, self.weight.device, *version_key((self.weight, self.bias)))
-        return memo(self, f"_gained.{dtype}", key, lambda: (self.weight.detach().to(dtype) * self.weight_gain,
-                                                   (self.bias.detach().to(dtype) * self.bias_gain).unsqueeze(0)))
+        parameter version (``keep``): at batch 1 these two multiplies were a third of a layer's
+        time. ``keep=False`` computes them without keeping a copy (the synthesis stacks its own)."""
+        def build() -> tuple[torch.Tensor, torch.Tensor]:
+            return (self.weight.detach().to(dtype) * self.weight_gain,
+                    (self.bias.detach().to(dtype) * self.bias_gain).unsqueeze(0))
+        if not keep:
+            return build()
+        return memo(self, f"_gained.{dtype}", (dtype, self.weight.device, *version_key((self.weight, self.bias))),
+                    build)
 
 
 class MappingNetwork(nn.Module):
@@ -407,8 +412,7 @@ class SynthesisLayer(nn.Module):
     def _build_derived(self, dtype: torch.dtype) -> dict[str, torch.Tensor]:
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         weight = self.weight.detach().to(dtype)
-        out = {"dsq": weight.square().sum(dim=[2, 3]).t().contiguous(),  # (in, out) for the demodulation
-               "noise": (self.noise_const.to(dtype) * self.noise_strength.detach().to(dtype)),
+        out = {"noise": (self.noise_const.to(dtype) * self.noise_strength.detach().to(dtype)),
                "bias": self.bias.detach().to(dtype)}
         if self.up and self.fold_up:
             out["weight"] = fold_blur(weight, self.resample_filter).transpose(0, 1).contiguous(memory_format=fmt)
@@ -655,7 +659,7 @@ class _StylePlan:
         bias = torch.zeros(len(rows), 1, max_in, dtype=dtype, device=device)
         dsq = torch.zeros(num_convs, max_in, max_out, dtype=dtype, device=device)
         for i, (affine, _, gain) in enumerate(rows):
-            w, b = affine.gained(dtype)
+            w, b = affine.gained(dtype, keep=False)
             weight[i, :, :w.shape[0]] = w.t() * gain
             bias[i, 0, :w.shape[0]] = b[0] * gain
         for i, layer in enumerate(convs):
