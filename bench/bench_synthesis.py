@@ -2,9 +2,11 @@
 
 - rosinality: folds each sample's style into its own weights and runs one grouped convolution
   per layer (rosinality's ``fused=True``); ours modulates activations and shares one weight.
-- previous: this repository's synthesis before 2026-12-03 (the autograd-ready path, default
-  layout); ours now runs inference with derived weights made once, in-place elementwise steps and
-  channels_last convolutions.
+- previous: this repository's synthesis before 2026-12-03, which is still its autograd path
+  (training, inversion; default layout). Ours runs inference on its own path: all styles and
+  demodulations in two batched products, derived weights made once, the ReLU gain folded into the
+  next styles, in-place elementwise steps, channels_last convolutions, and at batch 1 the
+  high-resolution layers' styles scaling the weights instead of the activations.
 bf16: ours under CPU autocast, the app's choice on CPUs with native bf16 (AVX-512 BF16 or AMX).
 The app's grid is timed both ways: 16 designs rendered one call each (as the app did) and in one
 batched call (as it does now). Run: ``python bench/bench_synthesis.py [--quick] [--threads 1]``.
