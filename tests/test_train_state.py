@@ -124,6 +124,26 @@ def test_model_without_state_starts_g_and_ema_with_a_new_d(tmp_path: Path) -> No
     steps(fresh, 1, reals())  # and it trains
 
 
+def test_cli_resume_takes_a_new_batch_and_ema_for_the_next_stretch(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """``train --resume --batch 8 --ema-kimg …`` continues the run's own state with the new recipe."""
+    from clothinggan.train.cli import main
+    from test_training import write_fake_dataset
+
+    monkeypatch.setenv("CLOTHINGGAN_CACHE", str(tmp_path / "cache"))
+    data = write_fake_dataset(tmp_path / "data")
+    run = tmp_path / "run"
+    common = ["--data", str(data), "--out", str(run), "--config", "tiny", "--sample-every", "1"]
+    assert main([*common, "--kimg", "0.008"]) == 0
+    first = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()][-1]
+    assert main([*common, "--resume", "--kimg", "0.024", "--batch", "8", "--ema-kimg", "0.03"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["batch"] == 8 and config["ema_kimg"] == 0.03
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["kimg"] == pytest.approx(0.024)
+    assert log[-1]["step"] - first["step"] == 2  # 16 more images in batches of 8
+
+
 def test_cli_export_state_then_resume_from_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``train export --state`` then ``train --resume-from FILE`` continues the same run."""
     from clothinggan.train.cli import main

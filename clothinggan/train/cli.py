@@ -19,7 +19,7 @@ from typing import Sequence
 import torch
 
 from clothinggan.train import distributed as dist_util
-from clothinggan.train.configs import CONFIGS, get_config
+from clothinggan.train.configs import CONFIGS, TrainConfig, get_config
 
 
 def load_reals(source: str, resolution: int, holdout_fraction: float) -> tuple[torch.Tensor, torch.Tensor | None, str]:
@@ -69,14 +69,28 @@ class ThreadsFile:
             print(f"threads: {wanted}", flush=True)
 
 
+def _with_overrides(cfg: TrainConfig, args: argparse.Namespace) -> TrainConfig:
+    """The recipe with --batch, --gamma and --ema-kimg applied: a new run's, or the next stretch of
+    a resumed one (``--resume``, ``--resume-from``). The run continues from its exact state; only
+    what these change from then on differs."""
+    if args.batch:
+        cfg.batch = args.batch
+    if args.gamma is not None:
+        cfg.r1_gamma = args.gamma
+    if args.ema_kimg is not None:
+        cfg.ema_kimg = args.ema_kimg
+    return cfg
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="clothinggan train", description=__doc__.splitlines()[0])
     p.add_argument("--data", help="data set folder (images.zip + styles.csv)")
     p.add_argument("--out", required=True, help="run folder: checkpoint.pt, samples/, log.jsonl")
     p.add_argument("--config", default="cpu64", choices=sorted(CONFIGS))
     p.add_argument("--kimg", type=float, default=50.0, help="train until this many thousand images")
-    p.add_argument("--batch", type=int, help="images per step over all GPUs (default: the config's)")
-    p.add_argument("--gamma", type=float, help="R1 weight (default: the config's)")
+    p.add_argument("--batch", type=int,
+                   help="images per step over all GPUs (default: the config's, or the resumed run's)")
+    p.add_argument("--gamma", type=float, help="R1 weight (default: the config's, or the resumed run's)")
     p.add_argument("--ema-kimg", type=float,
                    help="half-life of the EMA generator in kimg (default: the config's, or the resumed run's)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
@@ -189,10 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     amp = None if precision == "auto" else precision == "bf16"
     kwargs = dict(device=device, seed=args.seed, mixed_precision=amp, compile=args.compile)
     if args.resume and ckpt.is_file():
-        from clothinggan.train.configs import TrainConfig
-
         state = read_checkpoint(ckpt)
-        trainer = Trainer(TrainConfig.from_json(state["config"]), **kwargs)
+        trainer = Trainer(_with_overrides(TrainConfig.from_json(state["config"]), args), **kwargs)
         trainer.load_state_dict(state)
         print(f"resumed {ckpt} at kimg {trainer.kimg:.1f}, step {trainer.step}", flush=True)
     else:
@@ -206,13 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             cfg, state_manifest = config_to_resume(init_path, args.config)
         else:
             cfg = get_config(args.config)
-        if args.batch:
-            cfg.batch = args.batch
-        if args.gamma is not None:
-            cfg.r1_gamma = args.gamma
-        if args.ema_kimg is not None:  # only averaging changes: a resumed run stays exact up to here
-            cfg.ema_kimg = args.ema_kimg
-        trainer = Trainer(cfg, **kwargs)
+        trainer = Trainer(_with_overrides(cfg, args), **kwargs)
         if init_path is not None:
             from clothinggan.train.resume import start_from_model
 
