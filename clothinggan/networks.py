@@ -251,6 +251,14 @@ def bias_act(x: torch.Tensor, bias: torch.Tensor, lrelu: bool, clamp: float | No
     return x
 
 
+def _mul(x: torch.Tensor, y: torch.Tensor, inplace: bool) -> torch.Tensor:
+    return x.mul_(y) if inplace else x * y
+
+
+def _add(x: torch.Tensor, y: torch.Tensor, inplace: bool) -> torch.Tensor:
+    return x.add_(y) if inplace else x + y
+
+
 def version_key(tensors: "list[torch.Tensor] | tuple[torch.Tensor, ...]") -> tuple:
     """Identity and in-place version of each tensor: a cache keyed on it is invalidated by an
     optimiser step or ``load_state_dict`` (both in place) as soon as they happen."""
@@ -437,7 +445,7 @@ class SynthesisLayer(nn.Module):
 
     def _inference(self, x: torch.Tensor, styles: torch.Tensor, dcoefs: torch.Tensor,
                    noise_mode: NoiseMode) -> torch.Tensor:
-        """``forward`` without autograd, given this layer's styles and demodulation (N, in), (N, out).
+        """``forward`` for frozen weights, given this layer's styles and demodulation (N, in), (N, out).
 
         ``SynthesisNetwork`` computes every layer's styles in one batched product and folds the
         previous layer's leaky-ReLU gain √2 into them, so this returns the activation *without* that
@@ -466,22 +474,24 @@ class SynthesisLayer(nn.Module):
             x = F.conv2d(F.pad(x, [1, 1, 1, 1]), d["blur"], bias, groups=x.shape[1])
         else:
             x = F.conv2d(x, weight, bias, padding=1)
+        inplace = not torch.is_grad_enabled()  # with autograd (frozen weights, see forward): new tensors
         if not fold:  # in x's dtype: an in-place product with a float32 operand is not vectorised
-            x.mul_(dcoefs.to(x.dtype)[:, :, None, None])
+            x = _mul(x, dcoefs.to(x.dtype)[:, :, None, None], inplace)
         if noise_mode == "const":
-            x.add_(d["noise"] if fold else self._noise_and_bias(d))
+            x = _add(x, d["noise"] if fold else self._noise_and_bias(d), inplace)
         else:
             if noise_mode == "random":
                 noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device, dtype=x.dtype)
-                x.add_(noise * self.noise_strength.to(x.dtype))
+                x = _add(x, noise * self.noise_strength.to(x.dtype), inplace)
             elif noise_mode != "none":
                 raise ValueError(f"noise_mode must be 'const', 'random' or 'none', got {noise_mode!r}")
             if not fold:
-                x.add_(d["bias"].reshape(1, -1, 1, 1))
-        F.leaky_relu(x, 0.2, inplace=True)
+                x = _add(x, d["bias"].reshape(1, -1, 1, 1), inplace)
+        x = F.leaky_relu(x, 0.2, inplace=inplace)
         if self.conv_clamp is None:
             return x
-        return x.clamp_(-self.conv_clamp / LRELU_GAIN, self.conv_clamp / LRELU_GAIN)
+        bound = self.conv_clamp / LRELU_GAIN
+        return x.clamp_(-bound, bound) if inplace else x.clamp(-bound, bound)
 
 
 class ToRGBLayer(nn.Module):
@@ -501,7 +511,7 @@ class ToRGBLayer(nn.Module):
         return bias_act(x, self.bias, lrelu=False, clamp=self.conv_clamp)
 
     def _inference(self, x: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
-        """``forward`` without autograd, given the styles (weight gain included, see
+        """``forward`` for frozen weights, given the styles (weight gain included, see
         ``SynthesisNetwork``); a single image scales the 3×C weights, not the activations."""
         own = self._parameters
         key = (x.dtype, x.device, *version_key((own["weight"], own["bias"])))
@@ -511,7 +521,10 @@ class ToRGBLayer(nn.Module):
             y = F.conv2d(x, weight * styles[0][None, :, None, None], bias)
         else:
             y = F.conv2d(x * styles[:, :, None, None], weight, bias)
-        return y if self.conv_clamp is None else y.clamp_(-self.conv_clamp, self.conv_clamp)
+        if self.conv_clamp is None:
+            return y
+        return y.clamp(-self.conv_clamp, self.conv_clamp) if torch.is_grad_enabled() else \
+            y.clamp_(-self.conv_clamp, self.conv_clamp)
 
 
 class SynthesisBlock(nn.Module):
@@ -575,7 +588,9 @@ class SynthesisNetwork(nn.Module):
     def forward(self, ws: torch.Tensor, noise_mode: NoiseMode = "const") -> torch.Tensor:
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f"ws must have shape (N, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}")
-        if not torch.is_grad_enabled():
+        if not torch.is_grad_enabled() or not any(p.requires_grad for p in self.parameters()):
+            # Frozen weights (a loaded Generator; inversion asks only for d image / d ws): the fast
+            # path, whose derived weights are detached, gives the same images and ws gradients.
             return self._inference(ws, noise_mode)
         x = img = None
         w_idx = 0
@@ -600,13 +615,14 @@ class SynthesisNetwork(nn.Module):
         return memo(self, f"_plan.{dtype}", key, lambda: _StylePlan.build(blocks, dtype))
 
     def _inference(self, ws: torch.Tensor, noise_mode: NoiseMode) -> torch.Tensor:
-        """The synthesis without autograd: all styles and demodulations in two batched products,
-        then the layers' ``_inference`` steps (derived weights, in-place elementwise work)."""
+        """The synthesis for frozen weights: all styles and demodulations in two batched products,
+        then the layers' ``_inference`` steps (derived weights; elementwise work in place unless
+        autograd is on, when gradients flow to ``ws`` only)."""
         plan = self._style_plan(ws.dtype, ws.device)
         with torch.autocast(ws.device.type, enabled=False):  # styles stay float32 under bf16 autocast
             per_layer = ws.transpose(0, 1).index_select(0, plan.w_index)             # (A, N, w_dim)
             styles = torch.baddbmm(plan.bias, per_layer, plan.weight)                # (A, N, max_in)
-            dcoefs = torch.bmm(styles[:plan.num_convs].square(), plan.dsq).add_(1e-8).rsqrt_()  # (convs, N, max_out)
+            dcoefs = (torch.bmm(styles[:plan.num_convs].square(), plan.dsq) + 1e-8).rsqrt()  # (convs, N, max_out)
         x = img = None
         a = 0
         for block, layers, rgb in plan.blocks:
@@ -621,7 +637,7 @@ class SynthesisNetwork(nn.Module):
             y = block.torgb._inference(x, styles[rgb, :, :block.torgb.weight.shape[1]]).to(ws.dtype)
             if img is not None:
                 with torch.autocast(ws.device.type, enabled=False):
-                    y.add_(block.upsample_image(img))
+                    y = _add(y, block.upsample_image(img), not torch.is_grad_enabled())
             img = y
         assert img is not None
         return img.contiguous()  # channels_last inside (see set_channels_last), the usual layout outside
