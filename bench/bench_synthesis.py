@@ -88,10 +88,9 @@ def best_times(fns: list[Callable[[], torch.Tensor]], repeats: int) -> list[floa
 
 
 def previous_synthesis(net: StyleGAN2, ws: torch.Tensor) -> torch.Tensor:
-    """The synthesis as it ran before the inference path: grad mode on (nothing requires grad, so
-    nothing is recorded), which takes the original per-call code in the default layout."""
-    with torch.enable_grad():
-        return net.synthesis(ws)
+    """The synthesis as it ran before the inference path: the layer-by-layer code that training
+    differentiates (``reference``), in the default layout."""
+    return net.synthesis.reference(ws)
 
 
 def bf16_synthesis(net: StyleGAN2, ws: torch.Tensor) -> torch.Tensor:

@@ -592,6 +592,12 @@ class SynthesisNetwork(nn.Module):
             # Frozen weights (a loaded Generator; inversion asks only for d image / d ws): the fast
             # path, whose derived weights are detached, gives the same images and ws gradients.
             return self._inference(ws, noise_mode)
+        return self.reference(ws, noise_mode)
+
+    def reference(self, ws: torch.Tensor, noise_mode: NoiseMode = "const") -> torch.Tensor:
+        """The plain layer-by-layer synthesis that training differentiates (gradients reach every
+        weight); ``forward`` takes it whenever a parameter requires grad. Tests and benchmarks
+        call it directly as the reference for the fast path."""
         x = img = None
         w_idx = 0
         for res in self.block_resolutions:
