@@ -178,3 +178,43 @@ def test_stop_request_ends_with_a_final_record_and_checkpoint(tmp_path: Path) ->
     assert trainer.step == 3
     records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert records[-1]["step"] == 3 and read_checkpoint(tmp_path / "checkpoint.pt")["step"] == 3
+
+
+@pytest.mark.parametrize("kind", ["conv", "down", "down-skip", "rgb"])
+def test_discriminator_layer_folds_its_gains_exactly(kind: str) -> None:
+    """The gains scale weights and bias instead of the activations: the same numbers as
+    bias add, leaky ReLU, then ×√2·gain on the activations, for values and for gradients."""
+    import math
+
+    import torch.nn.functional as F
+
+    from clothinggan.networks import LRELU_GAIN, blur_filter, filter2d
+    from clothinggan.train.discriminator import Conv2dLayer
+
+    torch.manual_seed(0)
+    layer = {"conv": Conv2dLayer(8, 6, 3), "down": Conv2dLayer(8, 6, 3, down=True),
+             "down-skip": Conv2dLayer(8, 6, 1, bias=False, lrelu=False, down=True),
+             "rgb": Conv2dLayer(3, 8, 1)}[kind]
+    if layer.bias is not None:
+        with torch.no_grad():
+            layer.bias.normal_()
+    x = torch.randn(2, layer.weight.shape[1], 8, 8, requires_grad=True)
+    gain = math.sqrt(0.5) if kind != "rgb" else 1.0
+
+    def explicit(x: torch.Tensor) -> torch.Tensor:
+        w = layer.weight * layer.weight_gain
+        if kind == "down-skip":
+            y = F.conv2d(filter2d(x, blur_filter(), pad=(1, 1))[:, :, ::2, ::2], w)
+        elif kind == "down":
+            y = F.conv2d(filter2d(x, blur_filter(), pad=(2, 2)), w, stride=2)
+        else:
+            y = F.conv2d(x, w, padding=layer.kernel_size // 2)
+        if layer.bias is not None:
+            y = y + layer.bias.reshape(1, -1, 1, 1)
+        return F.leaky_relu(y, 0.2) * (LRELU_GAIN * gain) if layer.lrelu else y * gain
+
+    ours, ref = layer(x, gain=gain), explicit(x)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+    (g_ours,) = torch.autograd.grad(ours.square().sum(), x)
+    (g_ref,) = torch.autograd.grad(ref.square().sum(), x)
+    torch.testing.assert_close(g_ours, g_ref, rtol=1e-4, atol=1e-5)
