@@ -161,9 +161,13 @@ def browser_run(browser: Chromium, cwd: Path, env: dict[str, str]) -> dict:
 
 
 def worktree(rev: str) -> Path:
-    path = Path(tempfile.gettempdir()) / f"clothinggan-bench-{rev[:12]}"
+    """A git worktree of ``rev``, named by its commit: a name like ``HEAD`` would be reused later
+    for whatever commit it pointed to when first made."""
+    sha = subprocess.run(["git", "rev-parse", "--short=12", f"{rev}^{{commit}}"], cwd=REPO, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    path = Path(tempfile.gettempdir()) / f"clothinggan-bench-{sha}"
     if not path.is_dir():
-        subprocess.run(["git", "worktree", "add", "--detach", str(path), rev], cwd=REPO, check=True,
+        subprocess.run(["git", "worktree", "add", "--detach", str(path), sha], cwd=REPO, check=True,
                        capture_output=True)
     return path
 
