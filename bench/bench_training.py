@@ -13,22 +13,20 @@ Run: ``python bench/bench_training.py [--before REV] [--runs 3] [--threads 2] [-
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_cold_start import REPO, worktree  # noqa: E402
+from bench_cold_start import REPO, run_json, worktree  # noqa: E402
 
 MEASURE = r'''
-import json, sys, time, torch
+import json, time, torch
 from clothinggan.train.configs import get_config
 from clothinggan.train.loop import Trainer
 import clothinggan as cg
-batch, repeats = int(sys.argv[1]), int(sys.argv[2])
+batch, repeats = BATCH, REPEATS
 torch.manual_seed(0)
 reals = torch.randint(0, 255, (256, 3, 64, 64), dtype=torch.uint8)
 cfg = get_config("cpu64")
@@ -58,12 +56,7 @@ print("JSON" + json.dumps({"train step": step, "train s/kimg": step / batch * 10
 
 def measure(cwd: Path, threads: int, batch: int, repeats: int) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(cwd), "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    proc = subprocess.run([sys.executable, "-c", MEASURE, str(batch), str(repeats)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=900)
-    for line in proc.stdout.splitlines():
-        if line.startswith("JSON"):
-            return json.loads(line[4:])
-    raise RuntimeError(f"no result from {cwd}: {proc.stderr[-2000:]}")
+    return run_json(f"BATCH, REPEATS = {batch}, {repeats}\n" + MEASURE, cwd, env)
 
 
 def main() -> None:
