@@ -1,15 +1,22 @@
-"""Many busy designers on one server: concurrent browser sessions generating, adding and editing.
+"""Many busy designers on one server: concurrent sessions generating, adding and editing.
 
-One ``streamlit run`` on loopback (the embedded model, a private cache and library), one headless
-Chromium with a browser context per session (Debian's Chromium through Playwright). Each session
+One ``streamlit run`` on loopback (the embedded model, a private cache and library). Each session
 loops for a bounded time and number of rounds: Generate four new seeds, Add one of them, open
-Attribute edit, move a slider and Save as new design, back to Generate. Printed: click-to-visible
-latency per action (p50/p95/max), errors and time-outs, the first page's load time, the server's
-CPU-seconds per action and its resident memory before and after, and whether every session saw
-exactly its own designs. The browsers share the machine's cores with the server.
+Attribute edit, move a slider and Save as new design, back to Generate. Two ways to drive them:
+- ``--client protocol`` (default): Streamlit's wire protocol from this process
+  (``protocol_client.py``): the HTML and static files, the WebSocket reruns and the media files a
+  browser asks for, without laying out the page, so the server has the cores to itself, as it does
+  when the designers' browsers run on their own machines;
+- ``--client browser``: one headless Chromium context per session (Debian's Chromium through
+  Playwright), on the server's own cores.
+Printed: click-to-result latency per action (p50/p95/max; the protocol client counts a click done
+when the run has finished and its new images have arrived), errors and time-outs, the first page's
+load time, the server's CPU-seconds per action, its share of the machine and its resident memory
+before and after, the client's own CPU, and whether every session saw exactly its own designs.
 
-Run: ``python bench/bench_sessions.py [--sessions 20] [--seconds 120] [--max-rounds 50] [--json]``;
-``tests/test_load_small.py`` runs a small version of the same code.
+Run: ``python bench/bench_sessions.py [--sessions 20] [--seconds 120] [--max-rounds 50]
+[--client protocol|browser] [--threads N] [--json]``; ``tests/test_load_small.py`` runs small
+versions of the same code.
 """
 from __future__ import annotations
 
@@ -133,12 +140,79 @@ async def one_session(browser, url: str, k: int, seconds: float, max_rounds: int
         await context.close()
 
 
-async def load_test(url: str, sessions: int, seconds: float, max_rounds: int, stagger: float) -> Stats:
+async def one_protocol_session(url: str, k: int, seconds: float, max_rounds: int, stats: Stats) -> None:
+    """The same designer as ``one_session``, through Streamlit's wire protocol instead of a browser."""
+    from protocol_client import ProtocolSession
+
+    session = ProtocolSession(url, timeout=TIMEOUT_MS / 1000)
+    mine = 0
+    rounds = 0
+
+    def designs_shown() -> int | None:
+        for text in session.texts():
+            match = re.search(r"Your designs:\*\* (\d+)", text)
+            if match:
+                return int(match.group(1))
+        return None
+
+    def expect(ok: bool, what: str) -> None:
+        if not ok:
+            raise AssertionError(what)
+
+    async def timed(action: str, step) -> None:
+        result = await step()
+        stats.latencies[action].append(result.seconds)
+        expect(not result.exceptions, f"{action}: {result.exceptions[:1]}")
+
+    try:
+        stats.latencies["first page"].append((await session.open()).seconds)
+        expect(sum(e.kind == "imgs" for e in session.elements.values()) >= 8, "the first page shows no garments")
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline and rounds < max_rounds:
+            seed = 1000 * (k + 1) + 4 * rounds
+            session.set_text(session.widget("seeds_text"), f"{seed}-{seed + 3}")
+            await timed("generate", lambda: session.click(session.widget("FormSubmitter:generate_form-Generate")))
+            expect(any(t.startswith(f"seed {seed} ·") for t in session.texts()), f"seed {seed} is not shown")
+            await timed("add", lambda: session.click(session.widgets("button", label="Add")[0]))
+            mine += 1
+            expect(designs_shown() == mine, f"shows {designs_shown()} designs, made {mine}")
+            await timed("open edit", lambda: session.goto("Attribute edit"))
+            slider = next(e for e in session.widgets("slider", key_prefix="edit_") if "-edit_range_" not in e.widget_id)
+            await session.set_slider(slider, [slider.proto.default[0] + 5 * slider.proto.step])
+            save = session.widgets("button", label="Save as new design")[0]
+            expect(not save.proto.disabled, "Save stays disabled after a slider moved")
+            await timed("save edit", lambda: session.click(save))
+            mine += 1
+            expect(designs_shown() == mine, f"shows {designs_shown()} designs, made {mine}")
+            rounds += 1
+            await session.goto("Generate")
+    except Exception as exc:  # noqa: BLE001 - a time-out or a broken page is a result, not a crash
+        stats.errors.append(f"session {k} round {rounds}: {type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}")
+    finally:
+        shown = designs_shown()
+        if mine and shown is not None and shown != mine:
+            stats.isolation_failures.append(f"session {k} shows {shown} designs, made {mine}")
+        stats.rounds.append(rounds)
+        await session.close()
+
+
+async def load_test(url: str, sessions: int, seconds: float, max_rounds: int, stagger: float,
+                    client: str = "protocol") -> Stats:
+    """``sessions`` designers arriving ``stagger`` seconds apart, each through ``client``."""
+    stats = Stats()
+
+    if client == "protocol":
+        async def start(k: int):
+            await asyncio.sleep(k * stagger)
+            await one_protocol_session(url, k, seconds, max_rounds, stats)
+
+        await asyncio.gather(*(start(k) for k in range(sessions)))
+        return stats
+
     from playwright.async_api import async_playwright
 
     if not CHROMIUM:
         raise SystemExit("Chromium is not installed (apt-get install chromium)")
-    stats = Stats()
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
         async def start(k: int):
@@ -158,7 +232,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def run(sessions: int, seconds: float, max_rounds: int, threads: int | None = None, stagger: float = 0.5,
-        checkout: Path | None = None) -> dict:
+        checkout: Path | None = None, client: str = "protocol") -> dict:
     """Start a server, run the sessions, stop it; the summary as a dict."""
     with tempfile.TemporaryDirectory(prefix="clothinggan-load-") as tmp:
         env = {"CLOTHINGGAN_CACHE": str(Path(tmp) / "cache"), "CLOTHINGGAN_DEVICE": "cpu",
@@ -169,8 +243,9 @@ def run(sessions: int, seconds: float, max_rounds: int, threads: int | None = No
         try:
             pid = server.proc.pid
             cpu0, rss0, t0 = _proc_cpu_seconds(pid), _proc_rss_mb(pid), time.perf_counter()
-            stats = asyncio.run(load_test(server.url, sessions, seconds, max_rounds, stagger))
-            wall = time.perf_counter() - t0
+            own0 = time.process_time()
+            stats = asyncio.run(load_test(server.url, sessions, seconds, max_rounds, stagger, client))
+            wall, own = time.perf_counter() - t0, time.process_time() - own0
             cpu1, rss1 = _proc_cpu_seconds(pid), _proc_rss_mb(pid)
             healthy = server.proc.poll() is None
         finally:
@@ -184,6 +259,7 @@ def run(sessions: int, seconds: float, max_rounds: int, threads: int | None = No
                           "max": round(max(v), 2) if v else None} for a, v in stats.latencies.items()},
         "server_cpu_s_per_action": round((cpu1 - cpu0) / max(actions, 1), 3),
         "server_cpu_share": round((cpu1 - cpu0) / wall / (os.cpu_count() or 1), 3),
+        "client": client, "client_cpu_s_per_action": round(own / max(actions, 1), 3) if client == "protocol" else None,
         "server_rss_mb": [round(rss0), round(rss1)], "server_alive": healthy,
         "errors": stats.errors, "isolation_failures": stats.isolation_failures,
     }
@@ -196,22 +272,28 @@ def main(argv: list[str] | None = None) -> int:
                         help="how long each session keeps starting rounds once its first page is shown")
     parser.add_argument("--max-rounds", type=int, default=50, help="rounds per session at most")
     parser.add_argument("--threads", type=int, help="torch/BLAS threads of the server (default: its own choice)")
+    parser.add_argument("--client", choices=("protocol", "browser"), default="protocol",
+                        help="protocol: Streamlit's wire protocol from this process (the server's cost alone); "
+                             "browser: one headless Chromium context per session (shares the cores)")
+    parser.add_argument("--stagger", type=float, default=0.5, help="seconds between two sessions' arrivals")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON line")
     parser.add_argument("--checkout", type=Path, help="serve the app from this checkout (e.g. a git worktree of "
                                                       "an earlier commit, to compare); default: this one")
     args = parser.parse_args(argv)
-    summary = run(args.sessions, args.seconds, args.max_rounds, args.threads, checkout=args.checkout)
+    summary = run(args.sessions, args.seconds, args.max_rounds, args.threads, args.stagger, args.checkout, args.client)
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"{summary['date']} · {summary['machine']} · {args.sessions} sessions, {summary['seconds']} s, "
-              f"{summary['actions']} actions")
+        print(f"{summary['date']} · {summary['machine']} · {args.sessions} sessions ({args.client}), "
+              f"{summary['seconds']} s, {summary['actions']} actions")
         print(f"{'action':12s} {'n':>5s} {'p50 s':>7s} {'p95 s':>7s} {'max s':>7s}")
         for action, row in summary["latency_s"].items():
             print(f"{action:12s} {row['n']:5d} {row['p50']:7.2f} {row['p95']:7.2f} {row['max'] or float('nan'):7.2f}")
         print(f"server: {summary['server_cpu_s_per_action']} CPU-s per action, {summary['server_cpu_share']:.0%} of the "
               f"machine, RSS {summary['server_rss_mb'][0]} → {summary['server_rss_mb'][1]} MB, "
               f"{'alive' if summary['server_alive'] else 'DEAD'}")
+        if summary["client_cpu_s_per_action"] is not None:
+            print(f"client: {summary['client_cpu_s_per_action']} CPU-s per action")
         print(f"errors: {len(summary['errors'])}, isolation failures: {len(summary['isolation_failures'])}")
         for line in summary["errors"] + summary["isolation_failures"]:
             print("  ", line)

@@ -43,6 +43,14 @@ def from_pil(images: Sequence[Image.Image], resolution: int | None = None) -> to
     return x / 127.5 - 1
 
 
+def upscale(image: Image.Image, px: int) -> Image.Image:
+    """The image enlarged by a whole factor (Lanczos) to at least ``px`` wide, so small garments stay legible."""
+    if image.width >= px:
+        return image
+    factor = -(-px // image.width)
+    return image.resize((image.width * factor, image.height * factor), Image.LANCZOS)
+
+
 def image_grid(images: Sequence[Image.Image], cols: int | None = None, pad: int = 2,
                background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
     """Tile same-sized images into one picture, row by row, with a thin white gap."""

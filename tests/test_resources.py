@@ -53,3 +53,30 @@ def test_image_cache_is_bounded_by_bytes(G) -> None:
         cache.put((G.fingerprint, bytes([seed])), image)
     assert len(cache) == 3
     assert cache.get((G.fingerprint, bytes([0]))) is None and cache.get((G.fingerprint, bytes([4]))) is not None
+
+
+def test_shown_jpeg_is_made_once_per_picture_and_size(G, monkeypatch) -> None:
+    import io
+
+    from PIL import Image
+
+    monkeypatch.setattr(resources, "SHOWN", resources.ByteBoundedLRU(2**20, len))
+    image = resources.render_designs(G, designs_from_seeds(G, [5], 0.7))[0]
+    fixed = resources.shown_jpeg(image, 224, exact=True)
+    assert Image.open(io.BytesIO(fixed)).size == (224, 224 * image.height // image.width)  # no resize by Streamlit
+    filled = resources.shown_jpeg(image, 224)
+    factor = -(-224 // image.width)
+    assert Image.open(io.BytesIO(filled)).size == (image.width * factor, image.height * factor)
+    twin = image.copy()  # another object with the same pixels: the same bytes, not a second encoding
+    assert resources.shown_jpeg(twin, 224, exact=True) is fixed and len(resources.SHOWN) == 2
+    other = resources.render_designs(G, designs_from_seeds(G, [6], 0.7))[0]
+    assert resources.shown_jpeg(other, 224, exact=True) != fixed
+    shown = np.asarray(Image.open(io.BytesIO(fixed)).convert("RGB").resize(image.size, Image.LANCZOS), dtype=float)
+    assert np.abs(shown - np.asarray(image, dtype=float)).mean() < 8  # the same picture, enlarged
+
+
+def test_the_shown_cache_is_bounded_by_bytes() -> None:
+    cache = resources.ByteBoundedLRU(10, len)
+    for i in range(5):
+        cache.put(i, b"abcd")
+    assert len(cache) == 2 and cache.get(4) == b"abcd" and cache.get(0) is None

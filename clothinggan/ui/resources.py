@@ -7,6 +7,7 @@ only its new designs, in one batched call.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import threading
 from collections import OrderedDict
@@ -23,6 +24,7 @@ from clothinggan import precision
 from clothinggan.batching import renderer_for
 from clothinggan import settings
 from clothinggan.generator import pick_device
+from clothinggan.images import upscale
 from clothinggan.paths import cache_dir, file_sha256, write_atomic
 
 SCATTER_SAMPLES = 300
@@ -70,40 +72,36 @@ def model_file_sha256(G: cg.Generator) -> str | None:
 
 
 # -- rendering -------------------------------------------------------------------------------------
-class ImageCache:
-    """A process-wide LRU of rendered images, one entry per W+ code, bounded by pixel bytes.
+class ByteBoundedLRU:
+    """A process-wide LRU bounded by the bytes of its values, safe to share between sessions' threads.
 
-    Keys are (model fingerprint, digest of the code's float32 bytes): a design renders once per
-    process whichever page or session shows it. Lookups hold a lock; synthesis runs outside it.
+    ``size_of`` tells a value's bytes. Lookups hold a lock; the work that makes a value runs
+    outside it (two threads may make the same value once each; the first one put is kept).
     """
 
-    def __init__(self, max_bytes: int = 128 * 2**20) -> None:
+    def __init__(self, max_bytes: int, size_of: Callable[[Any], int]) -> None:
         self.max_bytes = int(max_bytes)
-        self._items: OrderedDict[tuple[str, bytes], Image.Image] = OrderedDict()
+        self.size_of = size_of
+        self._items: OrderedDict[Any, Any] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    @staticmethod
-    def key(fingerprint: str, ws: np.ndarray) -> tuple[str, bytes]:
-        return fingerprint, hashlib.blake2b(ws.tobytes(), digest_size=16).digest()
-
-    def get(self, key: tuple[str, bytes]) -> Image.Image | None:
+    def get(self, key: Any) -> Any | None:
         with self._lock:
-            image = self._items.get(key)
-            if image is not None:
+            value = self._items.get(key)
+            if value is not None:
                 self._items.move_to_end(key)
-            return image
+            return value
 
-    def put(self, key: tuple[str, bytes], image: Image.Image) -> None:
-        size = image.width * image.height * len(image.getbands())
+    def put(self, key: Any, value: Any) -> None:
         with self._lock:
             if key in self._items:
                 return
-            self._items[key] = image
-            self._bytes += size
+            self._items[key] = value
+            self._bytes += self.size_of(value)
             while self._bytes > self.max_bytes and len(self._items) > 1:
                 _, old = self._items.popitem(last=False)
-                self._bytes -= old.width * old.height * len(old.getbands())
+                self._bytes -= self.size_of(old)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -114,7 +112,53 @@ class ImageCache:
             self._bytes = 0
 
 
+def _pixel_bytes(image: Image.Image) -> int:
+    return image.width * image.height * len(image.getbands())
+
+
+class ImageCache(ByteBoundedLRU):
+    """Rendered images, one entry per W+ code, bounded by pixel bytes.
+
+    Keys are (model fingerprint, digest of the code's float32 bytes): a design renders once per
+    process whichever page or session shows it.
+    """
+
+    def __init__(self, max_bytes: int = 128 * 2**20) -> None:
+        super().__init__(max_bytes, _pixel_bytes)
+
+    @staticmethod
+    def key(fingerprint: str, ws: np.ndarray) -> tuple[str, bytes]:
+        return fingerprint, hashlib.blake2b(ws.tobytes(), digest_size=16).digest()
+
+
 IMAGES = ImageCache()
+# What the browser is sent for an image shown at a size: enlarged and JPEG-encoded once per process,
+# not on every rerun of every session (that was a fifth of the server's CPU per click under load).
+SHOWN = ByteBoundedLRU(48 * 2**20, len)
+SHOWN_JPEG_QUALITY = 95
+
+
+def shown_jpeg(image: Image.Image, px: int, exact: bool = False) -> bytes:
+    """``image`` as JPEG bytes for the page, enlarged (Lanczos) and encoded once per picture and size.
+
+    ``exact``: exactly ``px`` wide, for an image shown at a fixed width (Streamlit would otherwise
+    shrink a wider one on every rerun); else a whole-factor enlargement to at least ``px`` wide, for
+    one that fills its column. Keyed by a digest of the pixels, so the same picture is encoded once
+    whichever page, session or render made it: microseconds against milliseconds of resize and JPEG.
+    """
+    key = (hashlib.blake2b(image.tobytes(), digest_size=16).digest(), image.size, image.mode, int(px), exact)
+    data = SHOWN.get(key)
+    if data is None:
+        rgb = image.convert("RGB")
+        if exact and rgb.width != px:
+            shown = rgb.resize((px, max(1, round(rgb.height * px / rgb.width))), Image.LANCZOS)
+        else:
+            shown = upscale(rgb, px)
+        buf = io.BytesIO()
+        shown.save(buf, format="JPEG", quality=SHOWN_JPEG_QUALITY, subsampling=0)
+        data = buf.getvalue()
+        SHOWN.put(key, data)
+    return data
 
 
 def render(G: cg.Generator, ws: Any) -> list[Image.Image]:

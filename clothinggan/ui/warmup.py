@@ -26,10 +26,11 @@ def warm() -> None:
     try:
         from clothinggan.designs import designs_from_seeds
         from clothinggan.seeds import parse_seeds
-        from clothinggan.ui import resources, state
+        from clothinggan.ui import heap, resources, state
 
         G = resources.load_model(resources.default_spec())
         resources.render_designs(G, designs_from_seeds(G, parse_seeds(state.FIRST_SEEDS), state.DEFAULT_PSI))
+        heap.freeze_soon()  # torch and the model are long-lived: out of every later full collection
     except Exception:  # noqa: BLE001 - reported properly by the first session's own load
         _LOG.warning("warm-up did not load the default model; the first session will", exc_info=True)
     finally:

@@ -14,6 +14,7 @@ from PIL import Image
 
 from clothinggan.errors import ClothingGANError
 from clothinggan.designs import Design
+from clothinggan.images import upscale  # noqa: F401 - pages enlarge grids through widgets.upscale
 from clothinggan.store import LatentStore
 from clothinggan.ui import resources
 from clothinggan.ui.state import author, flash, last_psi
@@ -56,18 +57,14 @@ def guard() -> Iterator[None]:
 
 
 # -- images ----------------------------------------------------------------------------------------
-def upscale(image: Image.Image, px: int) -> Image.Image:
-    """The image enlarged server-side (Lanczos) to at least ``px`` wide, so small garments stay legible."""
-    if image.width >= px:
-        return image
-    factor = -(-px // image.width)
-    return image.resize((image.width * factor, image.height * factor), Image.LANCZOS)
-
-
 def show_image(image: Image.Image, caption: str | None = None, px: int = CARD_PX, where=None,
                fill: bool = False) -> None:
-    """An upscaled image, ``px`` wide on screen (or as wide as its column with ``fill``)."""
-    (where or st).image(upscale(image, px), caption=caption, width="stretch" if fill else px)
+    """An upscaled image, ``px`` wide on screen (or as wide as its column with ``fill``).
+
+    The enlarged JPEG is made once per picture and size (``resources.shown_jpeg``), not per rerun.
+    """
+    (where or st).image(resources.shown_jpeg(image, px, exact=not fill), caption=caption,
+                        width="stretch" if fill else px, output_format="JPEG")
 
 
 def png_bytes(image: Image.Image) -> bytes:
