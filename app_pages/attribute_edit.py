@@ -10,6 +10,9 @@ from clothinggan.ui import animate, page, resources, widgets
 PCA_PAGE = "app_pages/pca_explorer.py"
 
 
+LAYERS_TOGGLE = "edit_show_layers"
+
+
 def slider_key(design_id: str, name: str) -> str:
     return f"edit_{design_id[:8]}_{name}"
 
@@ -18,35 +21,51 @@ def range_key(design_id: str, name: str) -> str:
     return f"edit_range_{design_id[:8]}_{name}"
 
 
+def kept_range_key(design_id: str, name: str) -> str:
+    """Where a chosen layer range stays while the range sliders are hidden (widget state would not)."""
+    return f"edit_kept_range_{design_id[:8]}_{name}"
+
+
+def keep_range(design_id: str, name: str) -> None:
+    st.session_state[kept_range_key(design_id, name)] = st.session_state[range_key(design_id, name)]
+
+
 def reset(design_id: str, directions) -> None:
     # Forgetting the widgets' state (rather than writing defaults into it) lets each slider start
     # again from its own default, without Streamlit's "value set twice" warning.
     for d in directions:
-        st.session_state.pop(slider_key(design_id, d.name), None)
-        st.session_state.pop(range_key(design_id, d.name), None)
+        for key in (slider_key(design_id, d.name), range_key(design_id, d.name), kept_range_key(design_id, d.name)):
+            st.session_state.pop(key, None)
 
 
 @st.fragment
 def editor(G, store, design, directions) -> None:
-    """Sliders and preview: moving a slider reruns only this panel."""
+    """Sliders and preview: moving a slider reruns only this panel.
+
+    The layer range of each direction has its own slider, shown on request: seventeen more sliders
+    on every rerun would double the panel's length and its server time for a setting few people change.
+    """
     left, right = st.columns([1, 1], gap="large")
     edits = []
     with left:
+        show_layers = st.toggle("Choose the layers each slider moves", key=LAYERS_TOGGLE,
+                                help="Low layers change the shape, high layers colours and details.")
         for d in directions:
             lo, hi = d.strength_range
+            start, end = d.layers(G.num_ws)
+            span = tuple(st.session_state.get(kept_range_key(design.id, d.name), (start, end - 1)))
             strength = st.slider(d.name, float(lo), float(hi), float(d.default_strength), 0.1 if d.unit == "sigma" else 0.5,
                                  key=slider_key(design.id, d.name),
-                                 help=(d.description or d.name) + (" (in standard deviations)" if d.unit == "sigma" else ""))
-            start, end = d.layers(G.num_ws)
-            with st.expander(f"Layers {start}–{end - 1}", icon=":material/layers:"):
-                span = st.slider("Layers this direction moves", 0, G.num_ws - 1, (start, end - 1),
-                                 key=range_key(design.id, d.name),
-                                 help="Low layers change the shape, high layers colours and details.")
-                st.caption("From the model." if d.source == "model" else "Named by you in the PCA explorer.")
-                if d.source == "user" and st.button("Delete this direction", key=f"deldir_{d.name}",
-                                                    icon=":material/delete:"):
-                    delete_user_direction(G, d.name)
-                    st.rerun(scope="app")
+                                 help=(d.description or d.name) + (" (in standard deviations)" if d.unit == "sigma" else "")
+                                 + f". Moves layers {span[0]}–{span[1]}"
+                                 + (" (from the model)." if d.source == "model" else " (named by you in the PCA explorer)."))
+            if show_layers:
+                span = st.slider(f"Layers “{d.name}” moves", 0, G.num_ws - 1, span, key=range_key(design.id, d.name),
+                                 on_change=keep_range, args=(design.id, d.name))
+            if d.source == "user" and st.button(f"Delete “{d.name}”", key=f"deldir_{d.name}", type="tertiary",
+                                                icon=":material/delete:", help="Delete this direction you named"):
+                delete_user_direction(G, d.name)
+                st.rerun(scope="app")
             if span != (start, end - 1):
                 d = replace(d, layer_start=span[0], layer_end=span[1] + 1)
             if strength != 0:

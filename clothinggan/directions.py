@@ -5,8 +5,10 @@ a model as JSON, or is named by a user (JSON in the cache). Never pickles: direc
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
+import os
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -258,15 +260,38 @@ def write_directions_file(path: str | Path, directions: Sequence[NamedDirection]
     return write_atomic(path, json.dumps(doc, indent=1))
 
 
+def _file_version(path: str | Path) -> tuple[str, int, int]:
+    """(resolved path, mtime, size): a key that changes whenever the file is rewritten."""
+    st = os.stat(path)
+    return str(Path(path).resolve()), st.st_mtime_ns, st.st_size
+
+
+@functools.lru_cache(maxsize=32)
+def _parse_json(version: tuple[str, int, int]) -> Any:
+    """A JSON file parsed once per version: every page run reads the directions (60 KB of numbers)."""
+    return json.loads(Path(version[0]).read_text(encoding="utf-8"))
+
+
 def read_directions_file(path: str | Path, model_id: str | None = None, w_dim: int | None = None,
                          num_ws: int | None = None, source: DirectionSource | None = None) -> list[NamedDirection]:
-    """Read a directions file; given a model's identity and shapes, refuse files of another model."""
+    """Read a directions file; given a model's identity and shapes, refuse files of another model.
+
+    Parsed and checked once per version of the file (its mtime and size); the directions are frozen
+    values, so every caller may share them.
+    """
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        return list(_read_directions(_file_version(path), model_id, w_dim, num_ws, source))
     except FileNotFoundError:
         raise LatentFormatError(f"{path}: no such directions file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise LatentFormatError(f"{path}: not a readable directions file ({exc})") from None
+
+
+@functools.lru_cache(maxsize=32)
+def _read_directions(version: tuple[str, int, int], model_id: str | None, w_dim: int | None, num_ws: int | None,
+                     source: DirectionSource | None) -> tuple[NamedDirection, ...]:
+    path = version[0]
+    doc = _parse_json(version)
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("directions"), list):
         raise LatentFormatError(f"{path}: not a clothinggan directions file")
     if model_id is not None and doc.get("model_id") != model_id:
@@ -278,7 +303,7 @@ def read_directions_file(path: str | Path, model_id: str | None = None, w_dim: i
             d.check(int(w_dim if w_dim is not None else doc["w_dim"]), int(num_ws if num_ws is not None else doc["num_ws"]))
     except (ValueError, KeyError) as exc:
         raise LatentFormatError(f"{path}: {exc}") from None
-    return directions
+    return tuple(directions)
 
 
 def shipped_directions_path(G: Any, models_dir: str | Path | None = None) -> Path | None:
@@ -288,7 +313,7 @@ def shipped_directions_path(G: Any, models_dir: str | Path | None = None) -> Pat
         return None
     for path in sorted(folder.glob("*.directions.json")):
         try:
-            if json.loads(path.read_text(encoding="utf-8")).get("model_id") == G.fingerprint:
+            if _parse_json(_file_version(path)).get("model_id") == G.fingerprint:
                 return path
         except (OSError, ValueError, AttributeError):
             continue

@@ -291,6 +291,31 @@ def test_edit_reset_returns_sliders_to_default(app: AppTest) -> None:
     assert next(s for s in app.slider if s.label == "Length").value == 0.0
 
 
+def test_layer_ranges_show_on_request_and_stay_when_hidden(app: AppTest) -> None:
+    generate(app, "0")
+    app.button(key="add_all").click().run()
+    app.switch_page("app_pages/pca_explorer.py").run()
+    app.button(key="pca_compute").click().run()
+    app.text_input(key="pca_dir_name").set_value("Hem")
+    app.button(key="FormSubmitter:name_component-Save direction").click().run()
+    app.switch_page("app_pages/attribute_edit.py").run()
+    ok(app)
+    assert not [s for s in app.slider if s.label.startswith("Layers")]  # one slider per direction until asked
+    app.toggle(key="edit_show_layers").set_value(True).run()
+    ranges = [s for s in app.slider if s.label == "Layers “Hem” moves"]
+    assert len(ranges) == 1 and ranges[0].value == (0, 5)  # a named component moves every layer at first
+    ranges[0].set_value((1, 2)).run()
+    app.toggle(key="edit_show_layers").set_value(False).run()
+    assert not [s for s in app.slider if s.label.startswith("Layers")]
+    next(s for s in app.slider if s.label == "Hem").set_value(2.0).run()
+    app.button(key="edit_save").click().run()
+    ok(app)
+    edit = list(store_of(app))[-1].provenance["edits"][0]
+    assert edit["layers"] == [1, 3], edit  # the hidden range still applies
+    app.toggle(key="edit_show_layers").set_value(True).run()
+    assert next(s for s in app.slider if s.label == "Layers “Hem” moves").value == (1, 2)
+
+
 def test_user_direction_can_be_deleted(app: AppTest) -> None:
     generate(app, "0")
     app.button(key="add_all").click().run()
