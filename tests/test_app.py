@@ -274,14 +274,19 @@ def test_vanished_model_offers_the_way_back(app: AppTest, tmp_path) -> None:
     assert len(app.image) >= 8
 
 
-def test_edit_reset_returns_sliders_to_default(app: AppTest) -> None:
+def edit_with_a_named_direction(app: AppTest, name: str) -> None:
+    """One design in the store, a component named ``name`` in the PCA explorer, then Attribute edit."""
     generate(app, "0")
     app.button(key="add_all").click().run()
     app.switch_page("app_pages/pca_explorer.py").run()
     app.button(key="pca_compute").click().run()
-    app.text_input(key="pca_dir_name").set_value("Length")
+    app.text_input(key="pca_dir_name").set_value(name)
     app.button(key="FormSubmitter:name_component-Save direction").click().run()
     app.switch_page("app_pages/attribute_edit.py").run()
+
+
+def test_edit_reset_returns_sliders_to_default(app: AppTest) -> None:
+    edit_with_a_named_direction(app, "Length")
     slider = next(s for s in app.slider if s.label == "Length")
     slider.set_value(1.5).run()
     assert next(s for s in app.slider if s.label == "Length").value == 1.5
@@ -292,13 +297,7 @@ def test_edit_reset_returns_sliders_to_default(app: AppTest) -> None:
 
 
 def test_layer_ranges_show_on_request_and_stay_when_hidden(app: AppTest) -> None:
-    generate(app, "0")
-    app.button(key="add_all").click().run()
-    app.switch_page("app_pages/pca_explorer.py").run()
-    app.button(key="pca_compute").click().run()
-    app.text_input(key="pca_dir_name").set_value("Hem")
-    app.button(key="FormSubmitter:name_component-Save direction").click().run()
-    app.switch_page("app_pages/attribute_edit.py").run()
+    edit_with_a_named_direction(app, "Hem")
     ok(app)
     assert not [s for s in app.slider if s.label.startswith("Layers")]  # one slider per direction until asked
     app.toggle(key="edit_show_layers").set_value(True).run()
@@ -317,13 +316,7 @@ def test_layer_ranges_show_on_request_and_stay_when_hidden(app: AppTest) -> None
 
 
 def test_user_direction_can_be_deleted(app: AppTest) -> None:
-    generate(app, "0")
-    app.button(key="add_all").click().run()
-    app.switch_page("app_pages/pca_explorer.py").run()
-    app.button(key="pca_compute").click().run()
-    app.text_input(key="pca_dir_name").set_value("Hem")
-    app.button(key="FormSubmitter:name_component-Save direction").click().run()
-    app.switch_page("app_pages/attribute_edit.py").run()
+    edit_with_a_named_direction(app, "Hem")
     assert any(s.label == "Hem" for s in app.slider)
     app.button(key="deldir_Hem").click().run()
     app.run()
