@@ -34,7 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from app_server import AppServer  # noqa: E402
+from protocol_client import ProtocolSession  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -142,8 +144,6 @@ async def one_session(browser, url: str, k: int, seconds: float, max_rounds: int
 
 async def one_protocol_session(url: str, k: int, seconds: float, max_rounds: int, stats: Stats) -> None:
     """The same designer as ``one_session``, through Streamlit's wire protocol instead of a browser."""
-    from protocol_client import ProtocolSession
-
     session = ProtocolSession(url, timeout=TIMEOUT_MS / 1000)
     mine = 0
     rounds = 0
