@@ -16,7 +16,15 @@ import streamlit as st
 
 def main() -> None:
     """One script run: navigation, the shared sidebar, the chosen page, the session's backup."""
-    from clothinggan.ui import heap, sidebar, state, widgets
+    from clothinggan.ui import heap, load
+
+    with load.script_run():  # counted: renders take fewer threads while other sessions run
+        run_page()
+    heap.freeze_soon()  # after a page's first visit imported more: keeps the per-run full GC cheap
+
+
+def run_page() -> None:
+    from clothinggan.ui import sidebar, state, widgets
 
     st.set_page_config(page_title="ClothingGAN", page_icon=":material/checkroom:", layout="wide")
 
@@ -45,7 +53,6 @@ def main() -> None:
             sidebar.store_summary(G)
     with widgets.guard():
         state.backup_session()
-    heap.freeze_soon()  # after a page's first visit imported more: keeps the per-run full GC cheap
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import streamlit as st
 
 from clothinggan.animation import interpolation_ws
 from clothinggan.directions import delete_user_direction, edit_design, load_directions
-from clothinggan.ui import animate, page, resources, widgets
+from clothinggan.ui import animate, load, page, resources, widgets
 
 PCA_PAGE = "app_pages/pca_explorer.py"
 
@@ -40,9 +40,13 @@ def reset(design_id: str, directions) -> None:
 
 @st.fragment
 def editor(G, store, design, directions) -> None:
-    """Sliders and preview: moving a slider reruns only this panel.
+    """Sliders and preview: moving a slider reruns only this panel (counted as a run in progress)."""
+    with load.script_run():
+        editor_panel(G, store, design, directions)
 
-    The layer range of each direction has its own slider, shown on request: seventeen more sliders
+
+def editor_panel(G, store, design, directions) -> None:
+    """The layer range of each direction has its own slider, shown on request: seventeen more sliders
     on every rerun would double the panel's length and its server time for a setting few people change.
     """
     left, right = st.columns([1, 1], gap="large")

@@ -135,3 +135,53 @@ def test_many_threads_with_requests_of_every_size_all_get_their_images() -> None
     assert not any(t.is_alive() for t in threads), "a request never came back"
     assert not wrong
     assert renderer.calls < 8 * 15  # some requests were joined
+
+
+class ThreadRecording(SlowCounting):
+    """Records the torch thread setting each synthesis call ran under."""
+
+    def __init__(self) -> None:
+        super().__init__(delay=0.0)
+        self.threads_seen: list[int] = []
+
+    def synthesis(self, ws: np.ndarray) -> torch.Tensor:
+        self.threads_seen.append(torch.get_num_threads())
+        return super().synthesis(ws)
+
+
+def test_a_render_runs_on_its_thread_budget_and_restores_the_setting() -> None:
+    fake = ThreadRecording()
+    renderer = BatchingRenderer(fake)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        renderer.synthesis(codes(fake.G, [1]), threads=1)
+        assert torch.get_num_threads() == 2
+        renderer.synthesis(codes(fake.G, [2]))           # no budget: the process's setting
+        renderer.synthesis(codes(fake.G, [3]), threads=8)  # a budget above the setting changes nothing
+        assert fake.threads_seen == [1, 2, 2]
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_busy_server_renders_take_one_thread_counted_per_thread() -> None:
+    from clothinggan.ui import load
+
+    assert load.render_threads() is None
+    with load.script_run():
+        with load.script_run():  # a fragment inside a full run: the same thread, counted once
+            assert load.active_runs() == 1 and load.render_threads() is None
+        started, release = threading.Event(), threading.Event()
+
+        def other_session() -> None:
+            with load.script_run():
+                started.set()
+                release.wait(10)
+
+        t = threading.Thread(target=other_session, daemon=True)
+        t.start()
+        started.wait(10)
+        assert load.active_runs() == 2 and load.render_threads() == 1
+        release.set()
+        join_all([t])
+    assert load.active_runs() == 0 and load.render_threads() is None

@@ -25,6 +25,7 @@ from clothinggan.batching import renderer_for
 from clothinggan import settings
 from clothinggan.generator import pick_device
 from clothinggan.images import upscale
+from clothinggan.ui import load
 from clothinggan.paths import cache_dir, file_sha256, write_atomic
 
 SCATTER_SAMPLES = 300
@@ -175,7 +176,8 @@ def render(G: cg.Generator, ws: Any) -> list[Image.Image]:
     missing = [i for i, image in enumerate(images) if image is None]
     if missing:
         # One render at a time per model, joined with other sessions' waiting requests.
-        for i, image in zip(missing, cg.to_pil(renderer_for(G).synthesis(arr[missing]))):
+        rendered = renderer_for(G).synthesis(arr[missing], threads=load.render_threads())
+        for i, image in zip(missing, cg.to_pil(rendered)):
             IMAGES.put(keys[i], image)
             images[i] = image
     return images  # type: ignore[return-value]
