@@ -1,6 +1,7 @@
 """Server-start warm-up: streamlit run serves the app through st.App, whose lifespan fills the caches."""
 from __future__ import annotations
 
+import gc
 import logging
 from pathlib import Path
 
@@ -27,6 +28,7 @@ def test_warm_up_loads_the_default_model_and_renders_the_first_page(app_env, cap
     first = designs_from_seeds(G, parse_seeds(state.FIRST_SEEDS), state.DEFAULT_PSI)
     keys = [resources.IMAGES.key(G.fingerprint, d.ws) for d in first]
     assert len(first) == 8 and all(resources.IMAGES.get(k) is not None for k in keys)
+    assert gc.isenabled()  # paused for the imports only
     assert not [r for r in caplog.records if r.name.startswith("clothinggan") and r.levelno >= logging.WARNING]
 
 
@@ -37,3 +39,4 @@ def test_a_failing_warm_up_only_logs(monkeypatch: pytest.MonkeyPatch, caplog) ->
     with caplog.at_level(logging.WARNING):
         warmup.warm()
     assert "first session will" in caplog.text
+    assert gc.isenabled()

@@ -9,6 +9,7 @@ model in ``st.cache_resource`` and its garments in the image cache. The server n
 """
 from __future__ import annotations
 
+import gc
 import logging
 
 _LOG = logging.getLogger(__name__)
@@ -23,6 +24,10 @@ def warm() -> None:
     quiet = logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context")
     level = quiet.level
     quiet.setLevel(logging.ERROR)  # "missing ScriptRunContext": true here, and expected
+    collecting = gc.isenabled()
+    # Importing torch makes ~250,000 long-lived objects, and the collector walks them again and
+    # again while they arrive: about a tenth of the import. They are frozen out of its view after.
+    gc.disable()
     try:
         from clothinggan.designs import designs_from_seeds
         from clothinggan.seeds import parse_seeds
@@ -34,4 +39,6 @@ def warm() -> None:
     except Exception:  # noqa: BLE001 - reported properly by the first session's own load
         _LOG.warning("warm-up did not load the default model; the first session will", exc_info=True)
     finally:
+        if collecting:
+            gc.enable()
         quiet.setLevel(level)
