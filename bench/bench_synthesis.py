@@ -6,7 +6,8 @@
   (training, inversion; default layout). Ours runs inference on its own path: all styles and
   demodulations in two batched products, derived weights made once, the ReLU gain folded into the
   next styles, in-place elementwise steps, channels_last convolutions, and at batch 1 the
-  high-resolution layers' styles scaling the weights instead of the activations.
+  high-resolution layers' styles scaling the weights instead of the activations; on CPUs the
+  smallest up-convolution as two matrix products, toRGB as one batched matrix product.
 bf16: ours under CPU autocast, the app's choice on CPUs with native bf16 (AVX-512 BF16 or AMX).
 The app's grid is timed both ways: 16 designs rendered one call each (as the app did) and in one
 batched call (as it does now). Run: ``python bench/bench_synthesis.py [--quick] [--threads 1]``.
@@ -100,21 +101,23 @@ def bf16_synthesis(net: StyleGAN2, ws: torch.Tensor) -> torch.Tensor:
 
 
 def report_single_image_settings(net: StyleGAN2, ws: torch.Tensor, repeats: int, idle: float = 0.2) -> None:
-    """Ours at batch 1 three ways: interleaved (the table above: the other implementations' data
-    in the caches), back to back (everything warm), and after ``idle`` seconds of sleep (how a
-    click arrives: the worker threads asleep and the caches cooled)."""
-    def timed() -> float:
-        start = time.perf_counter()
-        net.synthesis(ws)
-        return time.perf_counter() - start
-    back_to_back = min(timed() for _ in range(repeats * 2))
-    after_idle = []
-    for _ in range(repeats):
-        time.sleep(idle)
-        after_idle.append(timed())
-    after_idle.sort()
-    print(f"  batch  1, ours fp32: back to back {back_to_back * 1000:6.2f} ms   after {idle:.1f} s idle: best "
-          f"{after_idle[0] * 1000:6.2f} ms, median {after_idle[len(after_idle) // 2] * 1000:6.2f} ms")
+    """Ours at batch 1 three ways, in fp32 and in bf16 (the app's choice on this kind of CPU):
+    interleaved (the table above: the other implementations' data in the caches), back to back
+    (everything warm), and after ``idle`` seconds of sleep (how a click arrives: the worker threads
+    asleep and the caches cooled)."""
+    for name, render in (("fp32", lambda: net.synthesis(ws)), ("bf16", lambda: bf16_synthesis(net, ws))):
+        def timed() -> float:
+            start = time.perf_counter()
+            render()
+            return time.perf_counter() - start
+        back_to_back = min(timed() for _ in range(repeats * 2))
+        after_idle = []
+        for _ in range(repeats):
+            time.sleep(idle)
+            after_idle.append(timed())
+        after_idle.sort()
+        print(f"  batch  1, ours {name}: back to back {back_to_back * 1000:6.2f} ms   after {idle:.1f} s idle: best "
+              f"{after_idle[0] * 1000:6.2f} ms, median {after_idle[len(after_idle) // 2] * 1000:6.2f} ms")
 
 
 def compare(label: str, G: cg.Generator, batches: dict[int, int], grid: int = 0) -> None:

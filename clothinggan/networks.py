@@ -21,6 +21,10 @@ NoiseMode = Literal["const", "random", "none"]
 T = TypeVar("T")
 LRELU_GAIN = math.sqrt(2.0)
 BLUR_TAPS = (1.0, 3.0, 3.0, 1.0)
+# Largest input side at which a CPU up-convolution runs as two matrix products instead of a
+# transposed convolution and a depthwise blur (see SynthesisLayer._up_matrix_conv). Measured in the
+# embedded model on a 2-core EPYC Zen 4: 4 px wins at batch 1 and 16, fp32 and bf16; 8 px does not.
+MATRIX_UP_SIDE = 4
 
 
 def default_channels(resolution: int, channel_base: int = 16384, channel_max: int = 512) -> dict[int, int]:
@@ -230,15 +234,30 @@ def upsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     return filter2d(x, f, pad=(2, 1), gain=4.0)
 
 
+def _blur_taps_at(k: torch.Tensor) -> torch.Tensor:
+    """The 1-D blur taps with gain 2 (one axis of the 4×4 filter with gain 4) at integer offsets
+    ``k``, zero outside the filter: the entries of the resampling matrices below."""
+    taps = torch.tensor(BLUR_TAPS) * (2.0 / sum(BLUR_TAPS))
+    inside = (k >= 0) & (k < len(BLUR_TAPS))
+    return torch.where(inside, taps[k.clamp(0, len(BLUR_TAPS) - 1)], torch.zeros(()))
+
+
 def upsample_matrix(n: int) -> torch.Tensor:
     """(2n, n) matrix of one axis of ``upsample2d``: zero insertion, then the 1-D taps with gain 2.
 
     ``out[i] = Σ_j taps[i + 1 − 2j]·x[j]``; applied on both axes it equals ``upsample2d``.
     """
-    taps = torch.tensor(BLUR_TAPS) * (2.0 / sum(BLUR_TAPS))
-    k = torch.arange(2 * n)[:, None] + 1 - 2 * torch.arange(n)[None, :]
-    inside = (k >= 0) & (k < len(BLUR_TAPS))
-    return torch.where(inside, taps[k.clamp(0, len(BLUR_TAPS) - 1)], torch.zeros(()))
+    return _blur_taps_at(torch.arange(2 * n)[:, None] + 1 - 2 * torch.arange(n)[None, :])
+
+
+def up_blur_matrix(n: int) -> torch.Tensor:
+    """(4n², 9n²): the stride-2 transposed 3×3 convolution's col2im followed by the 4×4 blur (gain 4,
+    padding 1), on one n×n image. Row (oy, ox); column (i, j, ky, kx): tap (ky, kx) of input pixel
+    (i, j). Tap k of pixel i lands on 2i + k, which the blur spreads to outputs o with taps
+    [2i + k − o + 1]; both axes alike, so the matrix is one axis' (2n, n, 3) tensor times itself."""
+    axis = _blur_taps_at(2 * torch.arange(n)[None, :, None] + torch.arange(3)[None, None, :]
+                         - torch.arange(2 * n)[:, None, None] + 1)
+    return torch.einsum("aik,bjl->abijkl", axis, axis).reshape(4 * n * n, 9 * n * n)
 
 
 def bias_act(x: torch.Tensor, bias: torch.Tensor, lrelu: bool, clamp: float | None) -> torch.Tensor:
@@ -375,6 +394,7 @@ class SynthesisLayer(nn.Module):
         self.up, self.resolution, self.conv_clamp = up, resolution, conv_clamp
         self.fold_up = False  # see set_fold_upsampling: faster on GPUs, slower on CPUs
         self.channels_last = False  # see set_channels_last: faster oneDNN convolutions on CPUs
+        self.matrix_up_side = MATRIX_UP_SIDE  # see set_matrix_up_side
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1.0)
         self.weight = nn.Parameter(_init_randn(out_channels, in_channels, 3, 3))
         self.bias = nn.Parameter(torch.zeros(out_channels))
@@ -448,6 +468,35 @@ class SynthesisLayer(nn.Module):
             d["noise_bias"] = both.contiguous(memory_format=fmt)
         return d["noise_bias"]
 
+    def _uses_up_matrix(self, x: torch.Tensor) -> bool:
+        """Whether this layer's up-convolution runs as ``_up_matrix_conv`` for x (see
+        ``set_matrix_up_side``); only on CPUs, where the library calls cost more than the products."""
+        return self.up and x.device.type == "cpu" and x.shape[-1] <= self.matrix_up_side
+
+    def _up_matrix_conv(self, x: torch.Tensor, d: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The transposed stride-2 convolution and the blur as two matrix products on channels-last rows.
+
+        At a few pixels a side the two library calls cost several times their arithmetic. The
+        first product gives every input pixel's nine taps for all outputs; the second, with a fixed
+        matrix (``up_blur_matrix``), places and blurs them. Returns (N, C_out, 2H, 2W), channels_last.
+        """
+        n, c, h, w = x.shape
+        weight, place = self._up_matrix_derived(d)
+        taps = torch.mm(x.permute(0, 2, 3, 1).reshape(n * h * w, c), weight)   # rows (n, i, j)
+        cout = taps.shape[1] // 9
+        out = torch.matmul(place, taps.view(n, h * w * 9, cout))
+        return out.view(n, 2 * h, 2 * w, cout).permute(0, 3, 1, 2)
+
+    def _up_matrix_derived(self, d: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The weights of ``_up_matrix_conv`` as (in, (ky, kx, out)) and its placing matrix, made
+        on first use and kept with the layer's other derived tensors."""
+        if "up_matrix" not in d:
+            weight = self.weight.detach().to(d["bias"].dtype)     # (out, in, ky, kx)
+            place = up_blur_matrix(self.resolution // 2).to(weight.device, weight.dtype)
+            d["up_matrix"] = weight.permute(1, 2, 3, 0).reshape(weight.shape[1], -1).contiguous()
+            d["up_place"] = place
+        return d["up_matrix"], d["up_place"]
+
     def _inference(self, x: torch.Tensor, styles: torch.Tensor, dcoefs: torch.Tensor,
                    noise_mode: NoiseMode) -> torch.Tensor:
         """``forward`` for frozen weights, given this layer's styles and demodulation (N, in), (N, out).
@@ -462,7 +511,8 @@ class SynthesisLayer(nn.Module):
         """
         d = self.derived(x.dtype)
         weight = d["weight"]
-        fold = x.shape[0] == 1 and weight.numel() <= x.numel()
+        matrix = self._uses_up_matrix(x)
+        fold = x.shape[0] == 1 and weight.numel() <= x.numel() and not matrix
         if fold:
             # The weights are (out, in, k, k), or (in, out, k, k) for the transposed convolution.
             scale = torch.outer(styles[0], dcoefs[0]) if self.up else torch.outer(dcoefs[0], styles[0])
@@ -472,11 +522,14 @@ class SynthesisLayer(nn.Module):
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         bias = d["bias"] if fold else None
-        if self.up and self.fold_up:
+        if matrix:
+            x = self._up_matrix_conv(x, d)
+        elif self.up and self.fold_up:
             x = F.conv_transpose2d(x, weight, bias, stride=2, padding=2)
         elif self.up:
             x = F.conv_transpose2d(x, weight, stride=2)
-            x = F.conv2d(F.pad(x, [1, 1, 1, 1]), d["blur"], bias, groups=x.shape[1])
+            # The convolution's own zero padding: F.pad first cost a fill and a copy of x.
+            x = F.conv2d(x, d["blur"], bias, padding=1, groups=x.shape[1])
         else:
             x = F.conv2d(x, weight, bias, padding=1)
         inplace = not torch.is_grad_enabled()  # with autograd (frozen weights, see forward): new tensors
@@ -517,19 +570,27 @@ class ToRGBLayer(nn.Module):
 
     def _inference(self, x: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
         """``forward`` for frozen weights, given the styles (weight gain included, see
-        ``SynthesisNetwork``); a single image scales the 3×C weights, not the activations."""
+        ``SynthesisNetwork``): one batched matrix product of the per-image (3, C) weights with the
+        activations, read in their own layout. A 1×1 convolution on three outputs was 5-10× slower."""
         own = self._parameters
         key = (x.dtype, x.device, *version_key((own["weight"], own["bias"])))
-        weight, bias = memo(self, f"_derived.{x.dtype}", key,
-                            lambda: (self.weight.detach().to(x.dtype), self.bias.detach().to(x.dtype)))
-        if x.shape[0] == 1:
-            y = F.conv2d(x, weight * styles[0][None, :, None, None], bias)
-        else:
-            y = F.conv2d(x * styles[:, :, None, None], weight, bias)
+        weight, bias = memo(self, f"_derived.{x.dtype}", key, lambda: (
+            self.weight.detach().to(x.dtype).flatten(1), self.bias.detach().to(x.dtype)[None, :, None]))
+        n, c, h, w = x.shape
+        y = torch.baddbmm(bias, weight * styles.to(x.dtype)[:, None, :], _as_matrices(x)).view(n, -1, h, w)
         if self.conv_clamp is None:
             return y
         return y.clamp(-self.conv_clamp, self.conv_clamp) if torch.is_grad_enabled() else \
             y.clamp_(-self.conv_clamp, self.conv_clamp)
+
+
+def _as_matrices(x: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) as (N, C, H·W) matrices without a copy, in either memory layout (channels_last
+    gives transposed strides, which the matrix product reads as they are)."""
+    n, c, h, w = x.shape
+    if x.is_contiguous():
+        return x.view(n, c, h * w)
+    return x.permute(0, 2, 3, 1).reshape(n, h * w, c).transpose(1, 2)
 
 
 class SynthesisBlock(nn.Module):
@@ -566,16 +627,18 @@ class SynthesisBlock(nn.Module):
         """The block's modulated convolutions in order (one in the 4×4 block, else two)."""
         return [self.conv1] if self.is_first else [self.conv0, self.conv1]
 
-    def upsample_image(self, img: torch.Tensor) -> torch.Tensor:
-        """``upsample2d`` of the RGB image as two small matrix products, U·img·Uᵀ (the filter is
-        separable): the same numbers to float rounding, 10× faster than a grouped convolution on
-        three channels at inference."""
-        h, w = img.shape[-2:]
+    def add_upsampled(self, y: torch.Tensor, img: torch.Tensor) -> torch.Tensor:
+        """``y + upsample2d(img)``, the upsampling as two small matrix products, U·img·Uᵀ (the
+        filter is separable), the second one adding y: the same numbers to float rounding, 10×
+        faster than a grouped convolution on three channels at inference."""
+        n, c, h, w = img.shape
         u_h = memo(self, f"_upsample_h.{img.dtype}", (img.dtype, img.device, h),
                    lambda: upsample_matrix(h).to(img.device, img.dtype))
         u_wt = memo(self, f"_upsample_wt.{img.dtype}", (img.dtype, img.device, w),
                     lambda: upsample_matrix(w).t().contiguous().to(img.device, img.dtype))
-        return u_h @ img @ u_wt
+        across = torch.mm(img.reshape(n * c * h, w), u_wt).view(n * c, h, 2 * w)
+        out = torch.baddbmm(y.reshape(n * c, 2 * h, 2 * w), u_h.expand(n * c, -1, -1), across)
+        return out.view(n, c, 2 * h, 2 * w)
 
 
 class SynthesisNetwork(nn.Module):
@@ -636,9 +699,13 @@ class SynthesisNetwork(nn.Module):
             dcoefs = (torch.bmm(styles[:plan.num_convs].square(), plan.dsq) + 1e-8).rsqrt()  # (convs, N, max_out)
         x = img = None
         a = 0
+        # The constant in the activations' dtype: in float32 under bf16 autocast, the first
+        # convolution took float32 derived weights and autocast re-cast them (2.4 MB) every call.
+        device = ws.device.type
+        act_dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else ws.dtype
         for block, layers, rgb in plan.blocks:
             if block.is_first:
-                x = block.const.to(ws.dtype).unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
+                x = block.const.to(act_dtype).unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
             for layer in layers:
                 cin, cout = layer.weight.shape[1], layer.weight.shape[0]
                 x = layer._inference(x, styles[a, :, :cin], dcoefs[a, :, :cout], noise_mode)
@@ -648,7 +715,7 @@ class SynthesisNetwork(nn.Module):
             y = block.torgb._inference(x, styles[rgb, :, :block.torgb.weight.shape[1]]).to(ws.dtype)
             if img is not None:
                 with torch.autocast(ws.device.type, enabled=False):
-                    y = _add(y, block.upsample_image(img), not torch.is_grad_enabled())
+                    y = block.add_upsampled(y, img)
             img = y
         assert img is not None
         return img.contiguous()  # channels_last inside (see set_channels_last), the usual layout outside
@@ -737,6 +804,15 @@ def set_channels_last(net: nn.Module, enabled: bool) -> None:
     for module in net.modules():
         if isinstance(module, SynthesisLayer):
             module.channels_last = enabled
+
+
+def set_matrix_up_side(net: nn.Module, side: int) -> None:
+    """Run the CPU up-convolutions on inputs of at most ``side`` pixels a side as matrix products
+    (``SynthesisLayer._up_matrix_conv``), 0 for none; the same images to float rounding. Meant for
+    a few pixels: the placing matrix has 36·side⁴ entries."""
+    for module in net.modules():
+        if isinstance(module, SynthesisLayer):
+            module.matrix_up_side = side
 
 
 def count_parameters(module: nn.Module) -> int:
