@@ -1,5 +1,6 @@
-"""The inference path's up-convolution forms (library calls, or the matrix products of
-``SynthesisLayer._up_matrix_conv``) both give the autograd path's images, at every batch size."""
+"""The inference path's convolution forms (library calls, oneDNN on weights packed once, or the
+matrix products of ``SynthesisLayer._up_matrix_conv``) all give the autograd path's images, at
+every batch size."""
 from __future__ import annotations
 
 import pytest
@@ -7,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 import clothinggan as cg
+from clothinggan import networks
 from clothinggan import testing
 from clothinggan.generator import Generator
 from clothinggan.networks import (MATRIX_UP_SIDE, GeneratorConfig, StyleGAN2, blur_filter, filter2d,
@@ -102,3 +104,28 @@ def test_the_embedded_model_renders_the_same_in_every_form(batch: int) -> None:
         torch.testing.assert_close(render(G, ws, form, True), reference, rtol=0, atol=3e-5)
     with torch.no_grad():  # the shipped rule, as the app renders
         torch.testing.assert_close(G.net.synthesis(ws), reference, rtol=0, atol=3e-5)
+
+
+def _raise(*_args: object) -> torch.Tensor:
+    raise RuntimeError("no bf16 convolution on this CPU")
+
+
+@pytest.mark.parametrize("ops", ["missing", "failing"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_without_the_packed_convolutions_the_library_path_gives_the_same_images(
+        monkeypatch: pytest.MonkeyPatch, ops: str, batch: int) -> None:
+    """A PyTorch without the private oneDNN ops, or a CPU whose oneDNN refuses the dtype, falls back
+    to F.conv2d; the packed path (the default on CPUs) and the fallback both match the reference."""
+    G = clamped_generator()
+    ws = G.seeds_to_ws(list(range(batch)), psi=0.9)
+    reference = G.net.synthesis.reference(ws)
+    packed = render(G, ws, "shipped", True)
+    assert any("packed" in (layer.__dict__.get("_derived.torch.float32") or ((), {}))[1]
+               for layer in G.net.modules() if isinstance(layer, networks.SynthesisLayer))
+    G = clamped_generator()   # fresh caches
+    real = networks._onednn_ops()
+    assert real is not None
+    stub = None if ops == "missing" else networks._OneDNNOps(_raise, _raise, real.conv, real.conv_transposed)
+    monkeypatch.setattr(networks, "_ONEDNN", [stub])
+    torch.testing.assert_close(packed, reference, rtol=0, atol=3e-5)
+    torch.testing.assert_close(render(G, ws, "shipped", True), reference, rtol=0, atol=3e-5)
