@@ -21,10 +21,6 @@ NoiseMode = Literal["const", "random", "none"]
 T = TypeVar("T")
 LRELU_GAIN = math.sqrt(2.0)
 BLUR_TAPS = (1.0, 3.0, 3.0, 1.0)
-# Largest input side at which a CPU up-convolution runs as two matrix products instead of a
-# transposed convolution and a depthwise blur (see SynthesisLayer._up_matrix_conv). Measured in the
-# embedded model on a 2-core EPYC Zen 4: 4 px wins at batch 1 and 16, fp32 and bf16; 8 px does not.
-MATRIX_UP_SIDE = 4
 
 
 def default_channels(resolution: int, channel_base: int = 16384, channel_max: int = 512) -> dict[int, int]:
@@ -234,30 +230,15 @@ def upsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     return filter2d(x, f, pad=(2, 1), gain=4.0)
 
 
-def _blur_taps_at(k: torch.Tensor) -> torch.Tensor:
-    """The 1-D blur taps with gain 2 (one axis of the 4×4 filter with gain 4) at integer offsets
-    ``k``, zero outside the filter: the entries of the resampling matrices below."""
-    taps = torch.tensor(BLUR_TAPS) * (2.0 / sum(BLUR_TAPS))
-    inside = (k >= 0) & (k < len(BLUR_TAPS))
-    return torch.where(inside, taps[k.clamp(0, len(BLUR_TAPS) - 1)], torch.zeros(()))
-
-
 def upsample_matrix(n: int) -> torch.Tensor:
     """(2n, n) matrix of one axis of ``upsample2d``: zero insertion, then the 1-D taps with gain 2.
 
     ``out[i] = Σ_j taps[i + 1 − 2j]·x[j]``; applied on both axes it equals ``upsample2d``.
     """
-    return _blur_taps_at(torch.arange(2 * n)[:, None] + 1 - 2 * torch.arange(n)[None, :])
-
-
-def up_blur_matrix(n: int) -> torch.Tensor:
-    """(4n², 9n²): the stride-2 transposed 3×3 convolution's col2im followed by the 4×4 blur (gain 4,
-    padding 1), on one n×n image. Row (oy, ox); column (i, j, ky, kx): tap (ky, kx) of input pixel
-    (i, j). Tap k of pixel i lands on 2i + k, which the blur spreads to outputs o with taps
-    [2i + k − o + 1]; both axes alike, so the matrix is one axis' (2n, n, 3) tensor times itself."""
-    axis = _blur_taps_at(2 * torch.arange(n)[None, :, None] + torch.arange(3)[None, None, :]
-                         - torch.arange(2 * n)[:, None, None] + 1)
-    return torch.einsum("aik,bjl->abijkl", axis, axis).reshape(4 * n * n, 9 * n * n)
+    taps = torch.tensor(BLUR_TAPS) * (2.0 / sum(BLUR_TAPS))
+    k = torch.arange(2 * n)[:, None] + 1 - 2 * torch.arange(n)[None, :]
+    inside = (k >= 0) & (k < len(BLUR_TAPS))
+    return torch.where(inside, taps[k.clamp(0, len(BLUR_TAPS) - 1)], torch.zeros(()))
 
 
 @dataclass(frozen=True)
@@ -430,7 +411,6 @@ class SynthesisLayer(nn.Module):
         self.up, self.resolution, self.conv_clamp = up, resolution, conv_clamp
         self.fold_up = False  # see set_fold_upsampling: faster on GPUs, slower on CPUs
         self.channels_last = False  # see set_channels_last: faster oneDNN convolutions on CPUs
-        self.matrix_up_side = MATRIX_UP_SIDE  # see set_matrix_up_side
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1.0)
         self.weight = nn.Parameter(_init_randn(out_channels, in_channels, 3, 3))
         self.bias = nn.Parameter(torch.zeros(out_channels))
@@ -504,35 +484,6 @@ class SynthesisLayer(nn.Module):
             d["noise_bias"] = both.contiguous(memory_format=fmt)
         return d["noise_bias"]
 
-    def _uses_up_matrix(self, x: torch.Tensor) -> bool:
-        """Whether this layer's up-convolution runs as ``_up_matrix_conv`` for x (see
-        ``set_matrix_up_side``); only on CPUs, where the library calls cost more than the products."""
-        return self.up and x.device.type == "cpu" and x.shape[-1] <= self.matrix_up_side
-
-    def _up_matrix_conv(self, x: torch.Tensor, d: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The transposed stride-2 convolution and the blur as two matrix products on channels-last rows.
-
-        At a few pixels a side the two library calls cost several times their arithmetic. The
-        first product gives every input pixel's nine taps for all outputs; the second, with a fixed
-        matrix (``up_blur_matrix``), places and blurs them. Returns (N, C_out, 2H, 2W), channels_last.
-        """
-        n, c, h, w = x.shape
-        weight, place = self._up_matrix_derived(d)
-        taps = torch.mm(x.permute(0, 2, 3, 1).reshape(n * h * w, c), weight)   # rows (n, i, j)
-        cout = taps.shape[1] // 9
-        out = torch.matmul(place, taps.view(n, h * w * 9, cout))
-        return out.view(n, 2 * h, 2 * w, cout).permute(0, 3, 1, 2)
-
-    def _up_matrix_derived(self, d: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The weights of ``_up_matrix_conv`` as (in, (ky, kx, out)) and its placing matrix, made
-        on first use and kept with the layer's other derived tensors."""
-        if "up_matrix" not in d:
-            weight = self.weight.detach().to(d["bias"].dtype)     # (out, in, ky, kx)
-            place = up_blur_matrix(self.resolution // 2).to(weight.device, weight.dtype)
-            d["up_matrix"] = weight.permute(1, 2, 3, 0).reshape(weight.shape[1], -1).contiguous()
-            d["up_place"] = place
-        return d["up_matrix"], d["up_place"]
-
     def _packed_weight(self, x: torch.Tensor, d: dict[str, torch.Tensor]) -> "torch.Tensor | None":
         """The convolution's weights reordered once into oneDNN's blocked layout for ``_packed_conv``,
         or None where that path does not apply: off CPUs, outside channels_last, under autograd
@@ -573,8 +524,7 @@ class SynthesisLayer(nn.Module):
         """
         d = self.derived(x.dtype)
         weight = d["weight"]
-        matrix = self._uses_up_matrix(x)
-        fold = x.shape[0] == 1 and weight.numel() <= x.numel() and not matrix
+        fold = x.shape[0] == 1 and weight.numel() <= x.numel()
         if fold:
             # The weights are (out, in, k, k), or (in, out, k, k) for the transposed convolution.
             scale = torch.outer(styles[0], dcoefs[0]) if self.up else torch.outer(dcoefs[0], styles[0])
@@ -584,10 +534,8 @@ class SynthesisLayer(nn.Module):
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         bias = d["bias"] if fold else None
-        packed = None if fold or matrix else self._packed_weight(x, d)
-        if matrix:
-            x = self._up_matrix_conv(x, d)
-        elif packed is not None:
+        packed = None if fold else self._packed_weight(x, d)
+        if packed is not None:
             x = self._packed_conv(x, packed, d.get("blur"))
         elif self.up and self.fold_up:
             x = F.conv_transpose2d(x, weight, bias, stride=2, padding=2)
@@ -869,15 +817,6 @@ def set_channels_last(net: nn.Module, enabled: bool) -> None:
     for module in net.modules():
         if isinstance(module, SynthesisLayer):
             module.channels_last = enabled
-
-
-def set_matrix_up_side(net: nn.Module, side: int) -> None:
-    """Run the CPU up-convolutions on inputs of at most ``side`` pixels a side as matrix products
-    (``SynthesisLayer._up_matrix_conv``), 0 for none; the same images to float rounding. Meant for
-    a few pixels: the placing matrix has 36·side⁴ entries."""
-    for module in net.modules():
-        if isinstance(module, SynthesisLayer):
-            module.matrix_up_side = side
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -1,21 +1,16 @@
-"""The inference path's convolution forms (library calls, oneDNN on weights packed once, or the
-matrix products of ``SynthesisLayer._up_matrix_conv``) all give the autograd path's images, at
-every batch size."""
+"""The inference path's two CPU convolution forms (oneDNN on weights packed once, the default, and
+``F.conv2d``, the fallback) both give the autograd path's images, at every batch size."""
 from __future__ import annotations
+
+from typing import Iterator
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 import clothinggan as cg
-from clothinggan import networks
-from clothinggan import testing
+from clothinggan import networks, testing
 from clothinggan.generator import Generator
-from clothinggan.networks import (MATRIX_UP_SIDE, GeneratorConfig, StyleGAN2, blur_filter, filter2d,
-                                  set_channels_last, set_matrix_up_side, up_blur_matrix)
-
-# Every up-convolution, none, or the shipped rule's (the smallest) in matrix form.
-FORMS = {"all": 1024, "none": 0, "shipped": MATRIX_UP_SIDE}
+from clothinggan.networks import GeneratorConfig, StyleGAN2, set_channels_last
 
 
 def clamped_generator() -> Generator:
@@ -30,102 +25,81 @@ def clamped_generator() -> Generator:
     return Generator(net, name="clamped", device="cpu")
 
 
-def render(G: Generator, ws: torch.Tensor, form: str, channels_last: bool, noise_mode: str = "const") -> torch.Tensor:
+@pytest.fixture(params=["packed", "library"])
+def form(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Each test runs once on the packed convolutions and once as if this PyTorch lacked them."""
+    if request.param == "library":
+        monkeypatch.setattr(networks, "_ONEDNN", [None])
+    else:
+        assert networks._onednn_ops() is not None, "this PyTorch has the packed oneDNN convolutions"
+    yield request.param
+
+
+def render(G: Generator, ws: torch.Tensor, channels_last: bool = True, noise_mode: str = "const") -> torch.Tensor:
     try:
-        set_matrix_up_side(G.net, FORMS[form])
         set_channels_last(G.net, channels_last)
         with torch.no_grad():
             return G.net.synthesis(ws, noise_mode)
     finally:
-        set_matrix_up_side(G.net, MATRIX_UP_SIDE)
         set_channels_last(G.net, True)
 
 
-def test_up_blur_matrix_is_the_transposed_convolution_and_blur() -> None:
-    """One image's col2im + 4×4 blur as a matrix: the same as NVlabs' conv2d_resample(up=2)."""
-    x, w = torch.randn(1, 5, 4, 4), torch.randn(5, 7, 3, 3)
-    expected = filter2d(F.conv_transpose2d(x, w, stride=2), blur_filter(), pad=(1, 1), gain=4.0)
-    taps = torch.einsum("cij,cokl->ijklo", x[0], w).reshape(-1, 7)   # rows (i, j, ky, kx)
-    got = (up_blur_matrix(4) @ taps).reshape(8, 8, 7).permute(2, 0, 1)
-    torch.testing.assert_close(got, expected[0], rtol=0, atol=1e-5)
+def packed_layers(G: Generator) -> int:
+    """How many layers hold packed weights for float32 (see SynthesisLayer._packed_weight)."""
+    caches = [m.__dict__.get("_derived.torch.float32") for m in G.net.modules()
+              if isinstance(m, networks.SynthesisLayer)]
+    return sum(1 for c in caches if c is not None and c[1].get("packed") is not None)
 
 
-@pytest.mark.parametrize("form", list(FORMS))
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("batch", [1, 3])
-def test_every_form_matches_the_autograd_path(form: str, channels_last: bool, batch: int) -> None:
+def test_each_form_matches_the_autograd_path(form: str, channels_last: bool, batch: int) -> None:
     G = clamped_generator()
     ws = G.seeds_to_ws(list(range(batch)), psi=0.9)
     reference = G.net.synthesis.reference(ws)
     assert (reference.abs() > 0.4).any()  # the clamp bites somewhere
-    torch.testing.assert_close(render(G, ws, form, channels_last), reference, rtol=0, atol=3e-5)
+    torch.testing.assert_close(render(G, ws, channels_last), reference, rtol=0, atol=3e-5)
+    # Packing needs channels_last; at batch 1 the weight-scaled layers (32 px here) never pack.
+    assert (packed_layers(G) > 0) == (form == "packed" and channels_last)
 
 
 @pytest.mark.parametrize("noise_mode", ["none", "random"])
-def test_matrix_form_keeps_the_noise_modes(noise_mode: str) -> None:
+def test_each_form_keeps_the_noise_modes(form: str, noise_mode: str) -> None:
     G = testing.tiny_generator(2)
     ws = G.seeds_to_ws([0, 1])
-    if noise_mode == "random":
-        torch.manual_seed(0)
-        matrix = render(G, ws, "all", True, noise_mode)
-        torch.manual_seed(0)
-        library = render(G, ws, "none", True, noise_mode)
-    else:
-        matrix, library = render(G, ws, "all", True, noise_mode), render(G, ws, "none", True, noise_mode)
-    torch.testing.assert_close(matrix, library, rtol=0, atol=3e-5)
+    torch.manual_seed(0)
+    fast = render(G, ws, noise_mode=noise_mode)
+    torch.manual_seed(0)
+    reference = G.net.synthesis.reference(ws, noise_mode)
+    torch.testing.assert_close(fast, reference, rtol=0, atol=3e-5)
 
 
-def test_matrix_form_passes_the_ws_gradients_of_inversion() -> None:
-    """Inversion differentiates the fast path: d loss / d ws through the matrix products equals
-    the reference path's."""
-    G = clamped_generator()
-    ws0 = G.seeds_to_ws([1], psi=0.8)
-    target = torch.rand(1, 3, 32, 32) * 2 - 1
-
-    def gradient(synthesis) -> torch.Tensor:
-        ws = ws0.clone().requires_grad_(True)
-        (synthesis(ws) - target).square().mean().backward()
-        return ws.grad
-
-    try:
-        set_matrix_up_side(G.net, FORMS["all"])
-        fast = gradient(lambda ws: G.synthesis(ws, differentiable=True))
-    finally:
-        set_matrix_up_side(G.net, MATRIX_UP_SIDE)
-    torch.testing.assert_close(fast, gradient(G.net.synthesis.reference), rtol=1e-4, atol=1e-7)
-
-
-@pytest.mark.parametrize("batch", [1, 2])
-def test_the_embedded_model_renders_the_same_in_every_form(batch: int) -> None:
-    G = cg.load_generator("default", device="cpu")
-    ws = G.seeds_to_ws(list(range(batch)), psi=0.7)
-    reference = G.net.synthesis.reference(ws)
-    for form in ("all", "none"):
-        torch.testing.assert_close(render(G, ws, form, True), reference, rtol=0, atol=3e-5)
-    with torch.no_grad():  # the shipped rule, as the app renders
-        torch.testing.assert_close(G.net.synthesis(ws), reference, rtol=0, atol=3e-5)
-
-
-def _raise(*_args: object) -> torch.Tensor:
+def _refuse(*_args: object) -> torch.Tensor:
     raise RuntimeError("no bf16 convolution on this CPU")
 
 
-@pytest.mark.parametrize("ops", ["missing", "failing"])
-@pytest.mark.parametrize("batch", [1, 3])
-def test_without_the_packed_convolutions_the_library_path_gives_the_same_images(
-        monkeypatch: pytest.MonkeyPatch, ops: str, batch: int) -> None:
-    """A PyTorch without the private oneDNN ops, or a CPU whose oneDNN refuses the dtype, falls back
-    to F.conv2d; the packed path (the default on CPUs) and the fallback both match the reference."""
-    G = clamped_generator()
-    ws = G.seeds_to_ws(list(range(batch)), psi=0.9)
-    reference = G.net.synthesis.reference(ws)
-    packed = render(G, ws, "shipped", True)
-    assert any("packed" in (layer.__dict__.get("_derived.torch.float32") or ((), {}))[1]
-               for layer in G.net.modules() if isinstance(layer, networks.SynthesisLayer))
-    G = clamped_generator()   # fresh caches
+def test_a_cpu_that_refuses_to_pack_falls_back_to_the_library(monkeypatch: pytest.MonkeyPatch) -> None:
+    """oneDNN raises for a dtype the CPU cannot run (bf16 without AVX-512): F.conv2d takes over."""
     real = networks._onednn_ops()
     assert real is not None
-    stub = None if ops == "missing" else networks._OneDNNOps(_raise, _raise, real.conv, real.conv_transposed)
-    monkeypatch.setattr(networks, "_ONEDNN", [stub])
-    torch.testing.assert_close(packed, reference, rtol=0, atol=3e-5)
-    torch.testing.assert_close(render(G, ws, "shipped", True), reference, rtol=0, atol=3e-5)
+    monkeypatch.setattr(networks, "_ONEDNN", [networks._OneDNNOps(_refuse, _refuse, real.conv, real.conv_transposed)])
+    G = clamped_generator()
+    ws = G.seeds_to_ws([0, 1, 2], psi=0.9)
+    torch.testing.assert_close(render(G, ws), G.net.synthesis.reference(ws), rtol=0, atol=3e-5)
+    assert packed_layers(G) == 0
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_the_embedded_model_renders_the_same_in_each_form(form: str, batch: int) -> None:
+    G = cg.load_generator("default", device="cpu")
+    ws = G.seeds_to_ws(list(range(batch)), psi=0.7)
+    torch.testing.assert_close(render(G, ws), G.net.synthesis.reference(ws), rtol=0, atol=3e-5)
+
+
+def test_packed_weights_serve_every_batch_size() -> None:
+    """Weights are packed for the first call's shape; later calls at other batch sizes reuse them."""
+    G = clamped_generator()
+    ws = G.seeds_to_ws(list(range(5)), psi=0.9)
+    reference = G.net.synthesis.reference(ws)
+    for n in (3, 5, 2):
+        torch.testing.assert_close(render(G, ws[:n]), reference[:n], rtol=0, atol=3e-5)
