@@ -10,12 +10,18 @@
   smallest up-convolution as two matrix products, toRGB as one batched matrix product.
 bf16: ours under CPU autocast, the app's choice on CPUs with native bf16 (AVX-512 BF16 or AMX).
 The app's grid is timed both ways: 16 designs rendered one call each (as the app did) and in one
-batched call (as it does now). Run: ``python bench/bench_synthesis.py [--quick] [--threads 1]``.
+batched call (as it does now). ``--before REV`` also runs ``clothinggan/networks.py`` as it was at
+git revision REV, on the same weights, interleaved with ours in this process (fp32 and bf16).
+Run: ``python bench/bench_synthesis.py [--quick] [--threads 1] [--before REV]``.
 """
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import time
+import types
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -166,21 +172,66 @@ def compare(label: str, G: cg.Generator, batches: dict[int, int], grid: int = 0)
                   f"now/before {t_batched / t_prev_single:5.2f}")
 
 
+def networks_at(revision: str) -> types.ModuleType:
+    """``clothinggan/networks.py`` as it was at a git revision, as a module of its own (it imports
+    only torch and numpy), so an older synthesis runs beside ours in one process."""
+    root = Path(__file__).resolve().parents[1]
+    source = subprocess.run(["git", "show", f"{revision}:clothinggan/networks.py"], cwd=root, check=True,
+                            capture_output=True, text=True).stdout
+    module = types.ModuleType(f"networks_{revision}")
+    sys.modules[module.__name__] = module   # dataclasses look their module up there
+    exec(compile(source, f"{revision}:clothinggan/networks.py", "exec"), module.__dict__)  # noqa: S102 (our own file)
+    return module
+
+
+def compare_before(G: cg.Generator, revision: str, batches: dict[int, int]) -> None:
+    """Ours against ``networks.py`` at ``revision``: same weights and layout (channels_last), fp32
+    and bf16, interleaved; best and median of each, and the ratio of the medians."""
+    old_networks = networks_at(revision)
+    config = old_networks.GeneratorConfig.from_json(G.net.config.to_json())
+    before = old_networks.StyleGAN2(config)
+    before.load_state_dict(G.net.state_dict())
+    before.eval().requires_grad_(False)
+    old_networks.set_channels_last(before, True)
+    with torch.no_grad():
+        ws = G.seeds_to_ws(list(range(max(batches))))
+        for batch, repeats in batches.items():
+            for bf16 in (False, True):
+                times: dict[str, list[float]] = {"before": [], "ours": []}
+                for _ in range(repeats * 5):
+                    for name, net in (("before", before), ("ours", G.net)):
+                        render = (lambda: bf16_synthesis(net, ws[:batch])) if bf16 else (lambda: net.synthesis(ws[:batch]))
+                        start = time.perf_counter()
+                        render()
+                        times[name].append(time.perf_counter() - start)
+                best = {k: min(v) * 1000 for k, v in times.items()}
+                median = {k: sorted(v)[len(v) // 2] * 1000 for k, v in times.items()}
+                print(f"  batch {batch:2d} {'bf16' if bf16 else 'fp32'}: {revision} best {best['before']:7.2f} ms, "
+                      f"median {median['before']:7.2f}   ours best {best['ours']:7.2f} ms, median {median['ours']:7.2f}   "
+                      f"ours/{revision} (medians) {median['ours'] / median['before']:5.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="one repeat per measurement")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--skip-512", action="store_true", help="only the embedded model")
+    parser.add_argument("--before", metavar="REV", help="also time networks.py at this git revision, interleaved")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     r = 1 if args.quick else 2
     torch.manual_seed(0)
-    compare('load_generator("default")', cg.load_generator("default", device="cpu"), {1: 10 * r, 16: 2 * r},
-            grid=16)
+    default = cg.load_generator("default", device="cpu")
+    compare('load_generator("default")', default, {1: 10 * r, 16: 2 * r}, grid=16)
+    if args.before:
+        compare_before(default, args.before, {1: 10 * r, 16: 2 * r})
     if not args.skip_512:
         big = StyleGAN2(GeneratorConfig(resolution=512, z_dim=512, w_dim=512, mapping_layers=8,
                                         channels=ROSINALITY_512))
-        compare("random-weight 512 px, channel multiplier 2", cg.Generator(big, device="cpu"), {1: r})
+        big_generator = cg.Generator(big, device="cpu")
+        compare("random-weight 512 px, channel multiplier 2", big_generator, {1: r})
+        if args.before:
+            compare_before(big_generator, args.before, {1: 1})
 
 
 if __name__ == "__main__":
