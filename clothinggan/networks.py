@@ -252,6 +252,7 @@ class _OneDNNOps:
 
 
 def _find_onednn_ops() -> "_OneDNNOps | None":
+    """Bind the packed-convolution ops once (see ``_onednn_ops``), or None where any is missing."""
     ops = torch.ops.mkldnn
     names = ("_reorder_convolution_weight", "_reorder_convolution_transpose_weight", "_convolution_pointwise",
              "_convolution_transpose_pointwise")
