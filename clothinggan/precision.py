@@ -8,10 +8,14 @@ further (a random-weight 512-px generator: 2.2/255), so ``auto`` also checks eac
 """
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from clothinggan.paths import cache_dir, write_atomic
 from clothinggan.settings import PRECISIONS as CHOICES
 
 
@@ -66,13 +70,38 @@ def bf16_error(G: Any, n: int | None = None, seed: int = 0) -> float:
     return float((fast - reference).abs().mean() / 2 * 255)
 
 
+def _check_file(G: Any) -> Path:
+    """Where this model's bf16 check is kept: per model, device kind, CPU features and torch release,
+    the things its result depends on."""
+    cpu = "-".join(name for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+                   if getattr(torch.cpu, name, lambda: False)())
+    key = f"{G.fingerprint}|{G.device.type}|{cpu}|{torch.__version__}"
+    return cache_dir("precision") / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+
+
+def measured_bf16_error(G: Any) -> float:
+    """:func:`bf16_error`, measured once per model and machine kind and kept in the cache: a server
+    restart (or every cold start after the first) skips the eight renders, 0.1-0.3 s of its start."""
+    path = _check_file(G)
+    try:
+        return float(json.loads(path.read_text(encoding="utf-8"))["bf16_error"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # none yet, or unreadable: measure again
+    error = bf16_error(G)
+    try:
+        write_atomic(path, json.dumps({"bf16_error": error, "fingerprint": G.fingerprint}))
+    except OSError:
+        pass  # a read-only cache only costs the next start the measurement
+    return error
+
+
 def choose_for(G: Any, choice: str) -> torch.dtype:
     """The dtype G should render in: as :func:`resolve`, and under ``auto`` bf16 only where this
     model's renders stay within ``BF16_LIMIT`` of fp32 (measured once, recorded in ``G.meta``)."""
     dtype = resolve(choice, G.device)
     if _normalise(choice) != "auto" or dtype != torch.bfloat16:
         return dtype
-    error = bf16_error(G)
+    error = measured_bf16_error(G)
     G.meta["bf16_error"] = round(error, 3)
     return dtype if error <= BF16_LIMIT else torch.float32
 

@@ -63,7 +63,8 @@ def test_the_app_renders_in_the_chosen_precision_and_says_so(app_env, monkeypatc
     assert any(c.value.endswith(f"CPU {shown}") for c in at.sidebar.caption)
 
 
-def test_auto_checks_each_model_before_it_picks_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_checks_each_model_before_it_picks_bf16(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.setenv("CLOTHINGGAN_CACHE", str(tmp_path))
     monkeypatch.setattr(precision, "bf16_is_native", lambda device: True)
     G = testing.tiny_generator(0, device="cpu")
     assert precision.choose_for(G, "auto") is torch.bfloat16
@@ -74,3 +75,24 @@ def test_auto_checks_each_model_before_it_picks_bf16(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(precision, "bf16_is_native", lambda device: False)
     fresh = testing.tiny_generator(1, device="cpu")
     assert precision.choose_for(fresh, "auto") is torch.float32 and "bf16_error" not in fresh.meta
+
+
+def test_the_bf16_check_is_measured_once_per_model_and_kept(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.setenv("CLOTHINGGAN_CACHE", str(tmp_path))
+    measured: list[float] = []
+    real = precision.bf16_error
+
+    def counting(G, *args, **kwargs):
+        measured.append(real(G, *args, **kwargs))
+        return measured[-1]
+
+    monkeypatch.setattr(precision, "bf16_error", counting)
+    G = testing.tiny_generator(0, device="cpu")
+    first = precision.measured_bf16_error(G)
+    again = precision.measured_bf16_error(testing.tiny_generator(0, device="cpu"))  # a restart: a new object
+    assert first == again and len(measured) == 1
+    assert len(measured) == 1 and precision.measured_bf16_error(testing.tiny_generator(1, device="cpu")) >= 0
+    assert len(measured) == 2  # another model is measured on its own
+    for f in (tmp_path / "precision").iterdir():
+        f.write_text("{not json")
+    assert precision.measured_bf16_error(G) == first and len(measured) == 3  # a damaged record: measured again

@@ -23,12 +23,14 @@ def test_warm_up_loads_the_default_model_and_renders_the_first_page(app_env, cap
     from clothinggan.ui import resources, state, warmup
 
     resources.IMAGES.clear()
+    resources.SHOWN.clear()
     warmup.warm()
     G = resources.load_model(resources.default_spec())  # the warm-up's own object: a cache hit
     first = designs_from_seeds(G, parse_seeds(state.FIRST_SEEDS), state.DEFAULT_PSI)
     keys = [resources.IMAGES.key(G.fingerprint, d.ws) for d in first]
     assert len(first) == 8 and all(resources.IMAGES.get(k) is not None for k in keys)
     assert gc.isenabled()  # paused for the imports only
+    assert len(resources.SHOWN) == 8  # the JPEGs Generate sends, made already
     assert not [r for r in caplog.records if r.name.startswith("clothinggan") and r.levelno >= logging.WARNING]
 
 

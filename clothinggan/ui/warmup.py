@@ -16,7 +16,8 @@ _LOG = logging.getLogger(__name__)
 
 
 def warm() -> None:
-    """Import the app's heavy modules, load the default model and render Generate's first garments.
+    """Import the app's heavy modules, load the default model and render Generate's first garments
+    (and their JPEGs as the page shows them).
 
     Both land in the process-wide caches the sessions use (``st.cache_resource`` and the image
     cache). A failure is only logged: the first session does the work again and shows its own message.
@@ -31,10 +32,12 @@ def warm() -> None:
     try:
         from clothinggan.designs import designs_from_seeds
         from clothinggan.seeds import parse_seeds
-        from clothinggan.ui import heap, resources, state
+        from clothinggan.ui import heap, resources, state, widgets
 
         G = resources.load_model(resources.default_spec())
-        resources.render_designs(G, designs_from_seeds(G, parse_seeds(state.FIRST_SEEDS), state.DEFAULT_PSI))
+        first = resources.render_designs(G, designs_from_seeds(G, parse_seeds(state.FIRST_SEEDS), state.DEFAULT_PSI))
+        for image in first:  # as Generate shows them: the first run only looks them up
+            resources.shown_jpeg(image, widgets.CARD_PX)
         heap.freeze_soon()  # torch and the model are long-lived: out of every later full collection
     except Exception:  # noqa: BLE001 - reported properly by the first session's own load
         _LOG.warning("warm-up did not load the default model; the first session will", exc_info=True)
