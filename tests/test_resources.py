@@ -55,23 +55,28 @@ def test_image_cache_is_bounded_by_bytes(G) -> None:
     assert cache.get((G.fingerprint, bytes([0]))) is None and cache.get((G.fingerprint, bytes([4]))) is not None
 
 
-def test_shown_jpeg_is_made_once_per_picture_and_size(G, monkeypatch) -> None:
+def test_shown_images_are_made_once_per_picture_and_size(G, monkeypatch) -> None:
+    import base64
     import io
 
     from PIL import Image
 
+    def decoded(url: str) -> Image.Image:
+        assert url.startswith("data:image/jpeg;base64,")
+        return Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+
     monkeypatch.setattr(resources, "SHOWN", resources.ByteBoundedLRU(2**20, len))
     image = resources.render_designs(G, designs_from_seeds(G, [5], 0.7))[0]
-    fixed = resources.shown_jpeg(image, 224, exact=True)
-    assert Image.open(io.BytesIO(fixed)).size == (224, 224 * image.height // image.width)  # no resize by Streamlit
-    filled = resources.shown_jpeg(image, 224)
+    fixed = resources.shown_url(image, 224, exact=True)
+    assert decoded(fixed).size == (224, 224 * image.height // image.width)  # no resize by Streamlit
+    filled = resources.shown_url(image, 224)
     factor = -(-224 // image.width)
-    assert Image.open(io.BytesIO(filled)).size == (image.width * factor, image.height * factor)
-    twin = image.copy()  # another object with the same pixels: the same bytes, not a second encoding
-    assert resources.shown_jpeg(twin, 224, exact=True) is fixed and len(resources.SHOWN) == 2
+    assert decoded(filled).size == (image.width * factor, image.height * factor)
+    twin = image.copy()  # another object with the same pixels: the same URL, not a second encoding
+    assert resources.shown_url(twin, 224, exact=True) is fixed and len(resources.SHOWN) == 2
     other = resources.render_designs(G, designs_from_seeds(G, [6], 0.7))[0]
-    assert resources.shown_jpeg(other, 224, exact=True) != fixed
-    shown = np.asarray(Image.open(io.BytesIO(fixed)).convert("RGB").resize(image.size, Image.LANCZOS), dtype=float)
+    assert resources.shown_url(other, 224, exact=True) != fixed
+    shown = np.asarray(decoded(fixed).convert("RGB").resize(image.size, Image.LANCZOS), dtype=float)
     assert np.abs(shown - np.asarray(image, dtype=float)).mean() < 8  # the same picture, enlarged
 
 

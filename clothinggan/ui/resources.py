@@ -6,6 +6,7 @@ only its new designs, in one batched call.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import os
@@ -135,21 +136,26 @@ class ImageCache(ByteBoundedLRU):
 IMAGES = ImageCache()
 # What the browser is sent for an image shown at a size: enlarged and JPEG-encoded once per process,
 # not on every rerun of every session (that was a fifth of the server's CPU per click under load).
-SHOWN = ByteBoundedLRU(48 * 2**20, len)
+SHOWN = ByteBoundedLRU(64 * 2**20, len)
 SHOWN_JPEG_QUALITY = 95
+JPEG_DATA_URL = "data:image/jpeg;base64,"
 
 
-def shown_jpeg(image: Image.Image, px: int, exact: bool = False) -> bytes:
-    """``image`` as JPEG bytes for the page, enlarged (Lanczos) and encoded once per picture and size.
+def shown_url(image: Image.Image, px: int, exact: bool = False) -> str:
+    """``image`` as a JPEG ``data:`` URL for ``st.image``, enlarged (Lanczos) and encoded once per
+    picture and size.
 
     ``exact``: exactly ``px`` wide, for an image shown at a fixed width (Streamlit would otherwise
     shrink a wider one on every rerun); else a whole-factor enlargement to at least ``px`` wide, for
     one that fills its column. Keyed by a digest of the pixels, so the same picture is encoded once
     whichever page, session or render made it: microseconds against milliseconds of resize and JPEG.
+    A data URL travels inside the page's own message: Streamlit neither re-reads nor re-registers it
+    on each rerun, the browser fetches nothing more, and the browser's message cache sends an
+    unchanged one only once (a garment is 10-40 KB).
     """
     key = (hashlib.blake2b(image.tobytes(), digest_size=16).digest(), image.size, image.mode, int(px), exact)
-    data = SHOWN.get(key)
-    if data is None:
+    url = SHOWN.get(key)
+    if url is None:
         rgb = image.convert("RGB")
         if exact and rgb.width != px:
             shown = rgb.resize((px, max(1, round(rgb.height * px / rgb.width))), Image.LANCZOS)
@@ -157,9 +163,9 @@ def shown_jpeg(image: Image.Image, px: int, exact: bool = False) -> bytes:
             shown = upscale(rgb, px)
         buf = io.BytesIO()
         shown.save(buf, format="JPEG", quality=SHOWN_JPEG_QUALITY, subsampling=0)
-        data = buf.getvalue()
-        SHOWN.put(key, data)
-    return data
+        url = JPEG_DATA_URL + base64.b64encode(buf.getvalue()).decode("ascii")
+        SHOWN.put(key, url)
+    return url
 
 
 def render(G: cg.Generator, ws: Any) -> list[Image.Image]:

@@ -127,7 +127,7 @@ def store_summary(G: cg.Generator) -> None:
         images = resources.render_designs(G, designs)
         cols = st.columns(4)
         for i, (d, im) in enumerate(zip(designs, images)):
-            cols[i % 4].image(resources.shown_jpeg(im, 56, exact=True), width=56, caption=None, output_format="JPEG")
+            cols[i % 4].image(resources.shown_url(im, 56, exact=True), width=56, caption=None)
         if n > 8:
             st.caption(f"The last 8 of {n}; all of them are in Library.")
     else:

@@ -37,7 +37,7 @@ def warm() -> None:
         G = resources.load_model(resources.default_spec())
         first = resources.render_designs(G, designs_from_seeds(G, parse_seeds(state.FIRST_SEEDS), state.DEFAULT_PSI))
         for image in first:  # as Generate shows them: the first run only looks them up
-            resources.shown_jpeg(image, widgets.CARD_PX)
+            resources.shown_url(image, widgets.CARD_PX)
         heap.freeze_soon()  # torch and the model are long-lived: out of every later full collection
     except Exception:  # noqa: BLE001 - reported properly by the first session's own load
         _LOG.warning("warm-up did not load the default model; the first session will", exc_info=True)

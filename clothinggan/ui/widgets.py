@@ -61,10 +61,10 @@ def show_image(image: Image.Image, caption: str | None = None, px: int = CARD_PX
                fill: bool = False) -> None:
     """An upscaled image, ``px`` wide on screen (or as wide as its column with ``fill``).
 
-    The enlarged JPEG is made once per picture and size (``resources.shown_jpeg``), not per rerun.
+    The enlarged JPEG is made once per picture and size (``resources.shown_url``), not per rerun.
     """
-    (where or st).image(resources.shown_jpeg(image, px, exact=not fill), caption=caption,
-                        width="stretch" if fill else px, output_format="JPEG")
+    (where or st).image(resources.shown_url(image, px, exact=not fill), caption=caption,
+                        width="stretch" if fill else px)
 
 
 def png_bytes(image: Image.Image) -> bytes:
