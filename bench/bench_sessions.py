@@ -29,6 +29,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -244,7 +245,18 @@ def run(sessions: int, seconds: float, max_rounds: int, threads: int | None = No
             pid = server.proc.pid
             cpu0, rss0, t0 = _proc_cpu_seconds(pid), _proc_rss_mb(pid), time.perf_counter()
             own0 = time.process_time()
-            stats = asyncio.run(load_test(server.url, sessions, seconds, max_rounds, stagger, client))
+            rss_trace, done = [], threading.Event()
+
+            def sample_rss() -> None:  # every 10 s: does memory level off under a steady load?
+                while not done.wait(10):
+                    rss_trace.append(round(_proc_rss_mb(pid)))
+
+            sampler = threading.Thread(target=sample_rss, daemon=True)
+            sampler.start()
+            try:
+                stats = asyncio.run(load_test(server.url, sessions, seconds, max_rounds, stagger, client))
+            finally:
+                done.set()
             wall, own = time.perf_counter() - t0, time.process_time() - own0
             cpu1, rss1 = _proc_cpu_seconds(pid), _proc_rss_mb(pid)
             healthy = server.proc.poll() is None
@@ -260,7 +272,8 @@ def run(sessions: int, seconds: float, max_rounds: int, threads: int | None = No
         "server_cpu_s_per_action": round((cpu1 - cpu0) / max(actions, 1), 3),
         "server_cpu_share": round((cpu1 - cpu0) / wall / (os.cpu_count() or 1), 3),
         "client": client, "client_cpu_s_per_action": round(own / max(actions, 1), 3) if client == "protocol" else None,
-        "server_rss_mb": [round(rss0), round(rss1)], "server_alive": healthy,
+        "server_rss_mb": [round(rss0), round(rss1)], "server_rss_mb_every_10s": rss_trace,
+        "server_alive": healthy,
         "errors": stats.errors, "isolation_failures": stats.isolation_failures,
     }
 
@@ -292,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"server: {summary['server_cpu_s_per_action']} CPU-s per action, {summary['server_cpu_share']:.0%} of the "
               f"machine, RSS {summary['server_rss_mb'][0]} → {summary['server_rss_mb'][1]} MB, "
               f"{'alive' if summary['server_alive'] else 'DEAD'}")
+        print(f"server RSS every 10 s (MB): {summary['server_rss_mb_every_10s']}")
         if summary["client_cpu_s_per_action"] is not None:
             print(f"client: {summary['client_cpu_s_per_action']} CPU-s per action")
         print(f"errors: {len(summary['errors'])}, isolation failures: {len(summary['isolation_failures'])}")
