@@ -36,3 +36,23 @@ def test_garbage_made_before_a_freeze_is_collected_not_frozen(monkeypatch) -> No
         assert ref() is None and collected == [True]
     finally:
         gc.unfreeze()
+
+
+def test_only_a_server_freezes_after_its_runs(monkeypatch) -> None:
+    started: list[float] = []
+    monkeypatch.setattr(heap, "_modules_at_freeze", 0)
+    monkeypatch.setattr(heap.threading, "Timer", lambda delay, fn: started.append(delay) or _NoTimer())
+    monkeypatch.setattr(heap, "_enabled", False)
+    heap.freeze_soon()
+    assert started == []  # a test process running the app's script: nothing frozen
+    monkeypatch.setattr(heap, "_enabled", True)
+    heap.freeze_soon()
+    assert started == [1.0]
+
+
+class _NoTimer:
+    daemon = False
+    name = ""
+
+    def start(self) -> None:
+        pass

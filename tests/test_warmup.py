@@ -17,11 +17,14 @@ def test_streamlit_run_finds_the_app_with_its_warm_up() -> None:
     assert found.is_asgi_app and found.import_string.endswith(":app")
 
 
-def test_warm_up_loads_the_default_model_and_renders_the_first_page(app_env, caplog) -> None:
+def test_warm_up_loads_the_default_model_and_renders_the_first_page(app_env, caplog, monkeypatch) -> None:
     from clothinggan.designs import designs_from_seeds
     from clothinggan.seeds import parse_seeds
-    from clothinggan.ui import resources, state, warmup
+    from clothinggan.ui import heap, resources, state, warmup
 
+    freezes: list[bool] = []
+    monkeypatch.setattr(heap, "_enabled", False)  # restored after: this test process stays unfrozen
+    monkeypatch.setattr(heap, "freeze_soon", lambda: freezes.append(True))
     resources.IMAGES.clear()
     resources.SHOWN.clear()
     warmup.warm()
@@ -31,12 +34,14 @@ def test_warm_up_loads_the_default_model_and_renders_the_first_page(app_env, cap
     assert len(first) == 8 and all(resources.IMAGES.get(k) is not None for k in keys)
     assert gc.isenabled()  # paused for the imports only
     assert len(resources.SHOWN) == 8  # the JPEGs Generate sends, made already
+    assert heap._enabled and freezes == [True]  # a server freezes its long-lived objects once warm
     assert not [r for r in caplog.records if r.name.startswith("clothinggan") and r.levelno >= logging.WARNING]
 
 
 def test_a_failing_warm_up_only_logs(monkeypatch: pytest.MonkeyPatch, caplog) -> None:
-    from clothinggan.ui import resources, warmup
+    from clothinggan.ui import heap, resources, warmup
 
+    monkeypatch.setattr(heap, "_enabled", False)  # restored after the test
     monkeypatch.setattr(resources, "default_spec", lambda: "no-such-model-anywhere")
     with caplog.at_level(logging.WARNING):
         warmup.warm()

@@ -8,6 +8,8 @@ functions that live as long as the process. ``gc.freeze()`` moves the objects al
 into a generation the collector never walks again, so the collections after it see only what the
 sessions made since. Freezing right after a collection leaves no garbage frozen; it is redone
 whenever the process has imported more modules (a page's first visit), a bounded number of times.
+It is for a long-running server: the server-start warm-up turns it on, so a test process that
+runs the app's script (AppTest) never freezes its own objects.
 """
 from __future__ import annotations
 
@@ -19,6 +21,13 @@ import threading
 _LOG = logging.getLogger(__name__)
 _lock = threading.Lock()
 _modules_at_freeze = 0
+_enabled = False
+
+
+def enable() -> None:
+    """Freeze long-lived objects in this process from now on (called once the server starts)."""
+    global _enabled
+    _enabled = True
 
 
 def modules_grew() -> bool:
@@ -42,7 +51,7 @@ def freeze_long_lived() -> bool:
 def freeze_soon(delay_s: float = 1.0) -> None:
     """Freeze from a daemon thread after ``delay_s``, when modules grew: off the script run that
     imported them, whose own objects are garbage by then, and not in the way of its answer."""
-    if modules_grew():
+    if _enabled and modules_grew():
         timer = threading.Timer(delay_s, freeze_long_lived)
         timer.daemon = True
         timer.name = "clothinggan-gc-freeze"

@@ -34,6 +34,8 @@ def warm() -> None:
         from clothinggan.seeds import parse_seeds
         from clothinggan.ui import heap, resources, state, widgets
 
+        heap.enable()  # a long-running server: keep its full collections cheap (see heap)
+
         G = resources.load_model(resources.default_spec())
         first = resources.render_designs(G, designs_from_seeds(G, parse_seeds(state.FIRST_SEEDS), state.DEFAULT_PSI))
         for image in first:  # as Generate shows them: the first run only looks them up
