@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from clothinggan import packed_conv
+
 NoiseMode = Literal["const", "random", "none"]
 T = TypeVar("T")
 LRELU_GAIN = math.sqrt(2.0)
@@ -241,43 +243,6 @@ def upsample_matrix(n: int) -> torch.Tensor:
     return torch.where(inside, taps[k.clamp(0, len(BLUR_TAPS) - 1)], torch.zeros(()))
 
 
-@dataclass(frozen=True)
-class _OneDNNOps:
-    """oneDNN convolutions on pre-packed weights, as torch.compile's freezing pass uses them."""
-
-    pack: Callable[[torch.Tensor, list[int]], torch.Tensor]
-    pack_transposed: Callable[[torch.Tensor, list[int]], torch.Tensor]
-    conv: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    conv_transposed: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def _find_onednn_ops() -> "_OneDNNOps | None":
-    """Bind the packed-convolution ops once (see ``_onednn_ops``), or None where any is missing."""
-    ops = torch.ops.mkldnn
-    names = ("_reorder_convolution_weight", "_reorder_convolution_transpose_weight", "_convolution_pointwise",
-             "_convolution_transpose_pointwise")
-    if not torch.backends.mkldnn.is_available() or not all(hasattr(ops, name) for name in names):
-        return None
-    return _OneDNNOps(
-        pack=lambda w, size: ops._reorder_convolution_weight(w, [1, 1], [1, 1], [1, 1], 1, size),
-        pack_transposed=lambda w, size: ops._reorder_convolution_transpose_weight(
-            w, [0, 0], [0, 0], [2, 2], [1, 1], 1, size),
-        conv=lambda x, w: ops._convolution_pointwise(x, w, None, [1, 1], [1, 1], [1, 1], 1, "none", [], ""),
-        conv_transposed=lambda x, w: ops._convolution_transpose_pointwise(
-            x, w, None, [0, 0], [0, 0], [2, 2], [1, 1], 1, "none", [], ""))
-
-
-_ONEDNN: list["_OneDNNOps | None"] = []
-
-
-def _onednn_ops() -> "_OneDNNOps | None":
-    """The packed 3×3 (padding 1) and stride-2 transposed 3×3 convolutions, or None where this
-    PyTorch build lacks oneDNN or these private (inductor-facing) ops: callers fall back to F.conv2d."""
-    if not _ONEDNN:
-        _ONEDNN.append(_find_onednn_ops())
-    return _ONEDNN[0]
-
-
 def bias_act(x: torch.Tensor, bias: torch.Tensor, lrelu: bool, clamp: float | None) -> torch.Tensor:
     """Add bias, apply leaky ReLU with gain √2 (or nothing), then clamp like NVlabs' bias_act."""
     x = x + bias.to(x.dtype).reshape(1, -1, 1, 1)
@@ -490,7 +455,7 @@ class SynthesisLayer(nn.Module):
         or None where that path does not apply: off CPUs, outside channels_last, under autograd
         (the packed ops have no backward), or where this PyTorch or CPU lacks the ops (a bf16
         convolution without AVX-512 raises: remembered, and F.conv2d runs instead)."""
-        ops = _onednn_ops()
+        ops = packed_conv.onednn_ops()
         if ops is None or not self.channels_last or self.fold_up or x.device.type != "cpu" or torch.is_grad_enabled():
             return None
         if "packed" not in d:   # packed for x's shape; oneDNN takes it at any batch size
@@ -505,7 +470,7 @@ class SynthesisLayer(nn.Module):
         ``F.conv2d`` reorders the shared weights on every call, and at 4-8 px sends the convolution
         to an im2col path instead: at 8 px 256→256 the packed call takes 0.62× the time in fp32 and
         0.66× in bf16. The blur stays a depthwise ``F.conv2d``: packing it measured no faster."""
-        ops = _onednn_ops()
+        ops = packed_conv.onednn_ops()
         assert ops is not None
         if not self.up:
             return ops.conv(x, packed)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import clothinggan as cg
-from clothinggan import networks, testing
+from clothinggan import networks, packed_conv, testing
 from clothinggan.generator import Generator
 from clothinggan.networks import GeneratorConfig, StyleGAN2, set_channels_last
 
@@ -29,9 +29,9 @@ def clamped_generator() -> Generator:
 def form(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Each test runs once on the packed convolutions and once as if this PyTorch lacked them."""
     if request.param == "library":
-        monkeypatch.setattr(networks, "_ONEDNN", [None])
+        monkeypatch.setattr(packed_conv, "_ONEDNN", [None])
     else:
-        assert networks._onednn_ops() is not None, "this PyTorch has the packed oneDNN convolutions"
+        assert packed_conv.onednn_ops() is not None, "this PyTorch has the packed oneDNN convolutions"
     yield request.param
 
 
@@ -80,9 +80,9 @@ def _refuse(*_args: object) -> torch.Tensor:
 
 def test_a_cpu_that_refuses_to_pack_falls_back_to_the_library(monkeypatch: pytest.MonkeyPatch) -> None:
     """oneDNN raises for a dtype the CPU cannot run (bf16 without AVX-512): F.conv2d takes over."""
-    real = networks._onednn_ops()
+    real = packed_conv.onednn_ops()
     assert real is not None
-    monkeypatch.setattr(networks, "_ONEDNN", [networks._OneDNNOps(_refuse, _refuse, real.conv, real.conv_transposed)])
+    monkeypatch.setattr(packed_conv, "_ONEDNN", [packed_conv.OneDNNOps(_refuse, _refuse, real.conv, real.conv_transposed)])
     G = clamped_generator()
     ws = G.seeds_to_ws([0, 1, 2], psi=0.9)
     torch.testing.assert_close(render(G, ws), G.net.synthesis.reference(ws), rtol=0, atol=3e-5)
