@@ -46,8 +46,11 @@ def editor(G, store, design, directions) -> None:
 
 
 def editor_panel(G, store, design, directions) -> None:
-    """The layer range of each direction has its own slider, shown on request: seventeen more sliders
-    on every rerun would double the panel's length and its server time for a setting few people change.
+    """One strength slider per direction, then the before/after preview and saving.
+
+    Each direction's layer range has its own slider, shown only behind the toggle: seventeen more
+    sliders on every rerun would double the panel's length and its server time for a setting few
+    people change.
     """
     left, right = st.columns([1, 1], gap="large")
     edits = []

@@ -2,6 +2,7 @@
 import streamlit as st
 
 from clothinggan import image_grid
+from clothinggan.images import upscale
 from clothinggan.errors import InvalidSeedError
 from clothinggan.designs import designs_from_seeds
 from clothinggan.seeds import parse_seeds, seeds_from_text
@@ -48,7 +49,7 @@ with widgets.guard():
 
         top[0].button("Add all to designs", key="add_all", icon=":material/library_add:", type="primary",
                       on_click=add_all)
-        grid_png = lambda: widgets.png_bytes(image_grid([widgets.upscale(p, 256) for p in pictures],  # noqa: E731
+        grid_png = lambda: widgets.png_bytes(image_grid([upscale(p, 256) for p in pictures],  # noqa: E731
                                                         cols=int(cols)))  # made on click, not every rerun
         top[1].download_button("Download grid", grid_png, file_name="garments.png", mime="image/png",
                                key="dl_grid", icon=":material/download:")

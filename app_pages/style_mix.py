@@ -4,6 +4,7 @@ import streamlit as st
 from clothinggan import image_grid
 from clothinggan.animation import interpolation_ws
 from clothinggan.designs import Design
+from clothinggan.images import upscale
 from clothinggan.mixing import crossover, layer_groups, fine_layer_groups, mix, mix_designs, mixing_matrix_ws
 from clothinggan.ui import animate, page, resources, widgets
 
@@ -93,7 +94,7 @@ with widgets.guard():
             tiles = [blank, *heads_c]
             for i, head in enumerate(heads_r):
                 tiles += [head, *cells[i * len(c_designs):(i + 1) * len(c_designs)]]
-            picture = image_grid([widgets.upscale(t, 128) for t in tiles], cols=len(c_designs) + 1, pad=8)
+            picture = image_grid([upscale(t, 128) for t in tiles], cols=len(c_designs) + 1, pad=8)
             st.image(picture, caption="Top row: style sources · left column: structure sources",
                      width=min(picture.width, 140 * (len(c_designs) + 1)))
             widgets.download_png(picture, "mixing_grid", key="grid_dl", label="Download grid")

@@ -7,7 +7,7 @@
   demodulations in two batched products, derived weights made once, the ReLU gain folded into the
   next styles, in-place elementwise steps, channels_last convolutions, and at batch 1 the
   high-resolution layers' styles scaling the weights instead of the activations; on CPUs the
-  smallest up-convolution as two matrix products, toRGB as one batched matrix product.
+  shared weights packed once for oneDNN (``packed_conv``), toRGB as one batched matrix product.
 bf16: ours under CPU autocast, the app's choice on CPUs with native bf16 (AVX-512 BF16 or AMX).
 The app's grid is timed both ways: 16 designs rendered one call each (as the app did) and in one
 batched call (as it does now). ``--before REV`` also runs ``clothinggan/networks.py`` as it was at

@@ -29,9 +29,13 @@ def bf16_is_native(device: torch.device) -> bool:
         return True
     if device.type != "cpu":
         return False
-    cpu = torch.cpu
-    checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    return any(bool(check()) for check in checks if check is not None)
+    return bool(cpu_bf16_features())
+
+
+def cpu_bf16_features() -> list[str]:
+    """The CPU's native bf16 features as torch reports them: AVX-512 BF16 and AMX tiles."""
+    checks = {"avx512_bf16": "_is_avx512_bf16_supported", "amx": "_is_amx_tile_supported"}
+    return [name for name, check in checks.items() if getattr(torch.cpu, check, lambda: False)()]
 
 
 def _normalise(choice: str | None) -> str:
@@ -73,9 +77,7 @@ def bf16_error(G: Any, n: int | None = None, seed: int = 0) -> float:
 def _check_file(G: Any) -> Path:
     """Where this model's bf16 check is kept: per model, device kind, CPU features and torch release,
     the things its result depends on."""
-    cpu = "-".join(name for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-                   if getattr(torch.cpu, name, lambda: False)())
-    key = f"{G.fingerprint}|{G.device.type}|{cpu}|{torch.__version__}"
+    key = f"{G.fingerprint}|{G.device.type}|{'-'.join(cpu_bf16_features())}|{torch.__version__}"
     return cache_dir("precision") / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
 
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from clothinggan.errors import ClothingGANError
 from clothinggan.designs import Design
-from clothinggan.images import upscale  # noqa: F401 - pages enlarge grids through widgets.upscale
+from clothinggan.images import upscale
 from clothinggan.store import LatentStore
 from clothinggan.ui import resources
 from clothinggan.ui.state import author, flash, last_psi
