@@ -202,12 +202,15 @@ async def load_test(url: str, sessions: int, seconds: float, max_rounds: int, st
     """``sessions`` designers arriving ``stagger`` seconds apart, each through ``client``."""
     stats = Stats()
 
-    if client == "protocol":
+    async def everyone(one_designer) -> None:
         async def start(k: int):
-            await asyncio.sleep(k * stagger)
-            await one_protocol_session(url, k, seconds, max_rounds, stats)
+            await asyncio.sleep(k * stagger)  # designers arrive over a few seconds, not in one instant
+            await one_designer(k)
 
         await asyncio.gather(*(start(k) for k in range(sessions)))
+
+    if client == "protocol":
+        await everyone(lambda k: one_protocol_session(url, k, seconds, max_rounds, stats))
         return stats
 
     from playwright.async_api import async_playwright
@@ -216,11 +219,7 @@ async def load_test(url: str, sessions: int, seconds: float, max_rounds: int, st
         raise SystemExit("Chromium is not installed (apt-get install chromium)")
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-        async def start(k: int):
-            await asyncio.sleep(k * stagger)  # designers arrive over a few seconds, not in one instant
-            await one_session(browser, url, k, seconds, max_rounds, stats)
-
-        await asyncio.gather(*(start(k) for k in range(sessions)))
+        await everyone(lambda k: one_session(browser, url, k, seconds, max_rounds, stats))
         await browser.close()
     return stats
 
