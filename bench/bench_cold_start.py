@@ -11,7 +11,11 @@ between two checkouts, so a ratio is fair on a busy machine:
            driven over the DevTools protocol) shows the first garment and all 8 of them
 The "before" checkout is a git worktree of another commit (``--before``, default: the parent of
 the first cold-start commit; pass ``--before ''`` to measure only this checkout).
-Run: ``python bench/bench_cold_start.py [--runs 3] [--before REV] [--no-browser]``.
+``--floor`` adds the limit of this machine, measured the same way (browser only) on two tiny apps:
+  floor: streamlit        a page with one image and nothing else (Streamlit and the browser alone)
+  floor: + import torch   the same page after ``import torch``, started at server start as this app
+                          does: the least any torch app served by Streamlit can take here
+Run: ``python bench/bench_cold_start.py [--runs 3] [--before REV] [--no-browser] [--floor]``.
 """
 from __future__ import annotations
 
@@ -63,6 +67,40 @@ print("JSON" + json.dumps({"apptest first run": elapsed, "images": len(at.get("i
                            "exceptions": len(at.exception),
                            "heavy modules loaded": sorted({m.split(".")[0] for m in sys.modules} & set(HEAVY))}))
 '''
+
+
+# The floor apps: what Streamlit, the browser and ``import torch`` cost with no work of this app.
+FLOOR_STREAMLIT = """import numpy as np
+import streamlit as st
+st.set_page_config(page_title="floor", layout="wide")
+st.image(np.full((80, 60, 3), 200, np.uint8), width=240)
+"""
+FLOOR_TORCH = """import contextlib, threading
+from pathlib import Path
+import streamlit as st
+if __name__ == "__main__":
+    import numpy as np
+    import torch  # noqa: F401 - waits for the import the server started
+    st.set_page_config(page_title="floor", layout="wide")
+    st.image(np.full((80, 60, 3), 200, np.uint8), width=240)
+else:
+    @contextlib.asynccontextmanager
+    async def _lifespan(_app):
+        threading.Thread(target=lambda: __import__("torch"), daemon=True).start()
+        yield None
+    app = st.App(Path(__file__).resolve(), lifespan=_lifespan)
+"""
+
+
+def floor_apps(root: Path) -> dict[str, Path]:
+    """The two floor apps, each in its own folder under ``root``."""
+    apps = {}
+    for name, code in {"floor: streamlit": FLOOR_STREAMLIT, "floor: + import torch": FLOOR_TORCH}.items():
+        folder = root / name.split()[-1]
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "streamlit_app.py").write_text(code)
+        apps[name] = folder
+    return apps
 
 
 def run_json(code: str, cwd: Path, env: dict[str, str]) -> dict:
@@ -178,11 +216,14 @@ def main() -> None:
     parser.add_argument("--before", default="0fdd216^", help="git revision to compare with ('' for none)")
     parser.add_argument("--no-browser", action="store_true")
     parser.add_argument("--threads", type=int, default=1, help="torch threads in the measured processes")
+    parser.add_argument("--floor", action="store_true", help="also time two tiny apps: this machine's limit")
     args = parser.parse_args()
     sides = {"now": REPO}
     if args.before:
         sides = {"before": worktree(args.before), **sides}
     cache = Path(tempfile.mkdtemp(prefix="cg-cold-cache-"))
+    floors = floor_apps(cache / "floor-apps") if args.floor and CHROMIUM and not args.no_browser else {}
+    sides.update(floors)
     results: dict[str, dict[str, list]] = {side: {} for side in sides}
     browser = Chromium() if CHROMIUM and not args.no_browser else None
     try:
@@ -191,7 +232,7 @@ def main() -> None:
                 env = {**os.environ, "PYTHONPATH": str(cwd), "CLOTHINGGAN_CACHE": str(cache),
                        "CLOTHINGGAN_DEVICE": "cpu", "OMP_NUM_THREADS": str(args.threads),
                        "MKL_NUM_THREADS": str(args.threads), "OPENBLAS_NUM_THREADS": str(args.threads)}
-                runs = [run_json(PHASES, cwd, env), run_json(APPTEST, cwd, env)]
+                runs = [] if side in floors else [run_json(PHASES, cwd, env), run_json(APPTEST, cwd, env)]
                 if browser is not None:
                     runs.append(browser_run(browser, cwd, env))
                 for r in runs:
@@ -212,10 +253,14 @@ def main() -> None:
                 cells.append(f"{side} {statistics.median(values):6.2f}" + (" s" if "images" not in key else ""))
             elif values:
                 cells.append(f"{side} {values[-1]}")
-        if len(sides) == 2 and all(isinstance(results[s].get(key, [None])[0], float) for s in sides):
-            b, n = (statistics.median(results[s][key]) for s in sides)
+        if "before" in sides and all(isinstance(results[s].get(key, [None])[0], float) for s in ("before", "now")):
+            b, n = (statistics.median(results[s][key]) for s in ("before", "now"))
             cells.append(f"now/before {n / b:5.2f}" if b else "")
         print(f"  {key:24s} " + "   ".join(cells))
+    if floors:
+        print("  single browser runs (s), in order: " + "; ".join(
+            f"{side} " + " ".join(f"{v:.2f}" for v in results[side].get("first garment visible", []))
+            for side in sides))
 
 
 if __name__ == "__main__":

@@ -85,3 +85,54 @@ def test_the_shown_cache_is_bounded_by_bytes() -> None:
     for i in range(5):
         cache.put(i, b"abcd")
     assert len(cache) == 2 and cache.get(4) == b"abcd" and cache.get(0) is None
+
+
+def test_a_value_asked_for_by_several_threads_at_once_is_made_once() -> None:
+    import threading
+    import time
+
+    cache = resources.ByteBoundedLRU(2**20, len)
+    calls: list[list[int]] = []
+
+    def make(indices: list[int]) -> list[bytes]:
+        calls.append(indices)
+        time.sleep(0.2)  # long enough for every other thread to arrive while this one works
+        return [b"garment %d" % i for i in indices]
+
+    results: list[list] = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get_or_make_many(["a", "b", "a"], make)))
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert calls == [[0, 1]]  # one call, the duplicate key made once
+    assert results == [[b"garment 0", b"garment 1", b"garment 0"]] * 4
+
+
+def test_a_waiter_makes_the_value_itself_when_its_maker_fails() -> None:
+    import threading
+    import time
+
+    cache = resources.ByteBoundedLRU(2**20, len)
+    started = threading.Event()
+
+    def failing() -> bytes:
+        started.set()
+        time.sleep(0.2)
+        raise RuntimeError("out of memory")
+
+    errors: list[Exception] = []
+
+    def first() -> None:
+        try:
+            cache.get_or_make("k", failing)
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=first)
+    t.start()
+    started.wait(5)
+    assert cache.get_or_make("k", lambda: b"made here") == b"made here"
+    t.join(5)
+    assert len(errors) == 1 and cache.get("k") == b"made here"

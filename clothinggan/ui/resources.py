@@ -13,7 +13,7 @@ import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import streamlit as st
@@ -78,7 +78,8 @@ class ByteBoundedLRU:
     """A process-wide LRU bounded by the bytes of its values, safe to share between sessions' threads.
 
     ``size_of`` tells a value's bytes. Lookups hold a lock; the work that makes a value runs
-    outside it (two threads may make the same value once each; the first one put is kept).
+    outside it. Through :meth:`get_or_make_many` a value is made once even when several threads ask
+    for it at the same moment (the server's warm-up and the first session want the same garments).
     """
 
     def __init__(self, max_bytes: int, size_of: Callable[[Any], int]) -> None:
@@ -87,6 +88,7 @@ class ByteBoundedLRU:
         self._items: OrderedDict[Any, Any] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        self._making: dict[Any, threading.Event] = {}  # keys some thread is making now
 
     def get(self, key: Any) -> Any | None:
         with self._lock:
@@ -104,6 +106,56 @@ class ByteBoundedLRU:
             while self._bytes > self.max_bytes and len(self._items) > 1:
                 _, old = self._items.popitem(last=False)
                 self._bytes -= self.size_of(old)
+
+    def get_or_make(self, key: Any, make: Callable[[], Any]) -> Any:
+        """The value of ``key``, made by ``make()`` if nobody has made or is making it."""
+        return self.get_or_make_many([key], lambda _: [make()])[0]
+
+    def get_or_make_many(self, keys: Sequence[Any], make: Callable[[list[int]], Sequence[Any]]) -> list[Any]:
+        """The values of ``keys``; the missing ones made by one call ``make(indices)`` (values in order).
+
+        A key another thread is making now is waited for, not made again: a duplicate render
+        would fight the first one for the same cores. This thread waits only after its own part
+        is done, so two threads waiting on each other cannot both be stuck; a key whose maker
+        failed (or whose value is evicted already) is made here after all.
+        """
+        values: list[Any] = [None] * len(keys)
+        mine: dict[Any, int] = {}
+        theirs: dict[Any, threading.Event] = {}
+        with self._lock:
+            for i, key in enumerate(keys):
+                value = self._items.get(key)
+                if value is not None:
+                    self._items.move_to_end(key)
+                    values[i] = value
+                elif key in mine or key in theirs:
+                    continue
+                elif key in self._making:
+                    theirs[key] = self._making[key]
+                else:
+                    self._making[key] = threading.Event()
+                    mine[key] = i
+        made: dict[Any, Any] = {}
+        try:
+            if mine:
+                for key, value in zip(mine, make(list(mine.values()))):
+                    self.put(key, value)
+                    made[key] = value
+        finally:
+            with self._lock:
+                for key in mine:
+                    self._making.pop(key).set()
+        for done in theirs.values():
+            done.wait()
+        for i, key in enumerate(keys):
+            if values[i] is None:
+                values[i] = made.get(key, None) or self.get(key)
+        late = [i for i, value in enumerate(values) if value is None]
+        if late:
+            for i, value in zip(late, make(late)):
+                self.put(keys[i], value)
+                values[i] = value
+        return values
 
     def __len__(self) -> int:
         return len(self._items)
@@ -154,39 +206,35 @@ def shown_url(image: Image.Image, px: int, exact: bool = False) -> str:
     unchanged one only once (a garment is 10-40 KB).
     """
     key = (hashlib.blake2b(image.tobytes(), digest_size=16).digest(), image.size, image.mode, int(px), exact)
-    url = SHOWN.get(key)
-    if url is None:
-        rgb = image.convert("RGB")
-        if exact and rgb.width != px:
-            shown = rgb.resize((px, max(1, round(rgb.height * px / rgb.width))), Image.LANCZOS)
-        else:
-            shown = upscale(rgb, px)
-        buf = io.BytesIO()
-        shown.save(buf, format="JPEG", quality=SHOWN_JPEG_QUALITY, subsampling=0)
-        url = JPEG_DATA_URL + base64.b64encode(buf.getvalue()).decode("ascii")
-        SHOWN.put(key, url)
-    return url
+    return SHOWN.get_or_make(key, lambda: _jpeg_data_url(image, int(px), exact))
+
+
+def _jpeg_data_url(image: Image.Image, px: int, exact: bool) -> str:
+    rgb = image.convert("RGB")
+    if exact and rgb.width != px:
+        shown = rgb.resize((px, max(1, round(rgb.height * px / rgb.width))), Image.LANCZOS)
+    else:
+        shown = upscale(rgb, px)
+    buf = io.BytesIO()
+    shown.save(buf, format="JPEG", quality=SHOWN_JPEG_QUALITY, subsampling=0)
+    return JPEG_DATA_URL + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def render(G: cg.Generator, ws: Any) -> list[Image.Image]:
     """Images of W+ codes (num_ws, w_dim) or (N, num_ws, w_dim), at the model's resolution.
 
     Each code is cached on its own; the ones not cached yet are rendered in one batched call,
-    shared with whatever other sessions are waiting for at the same moment.
+    shared with whatever other sessions are waiting for at the same moment, and a code being
+    rendered for another session already is waited for instead of rendered twice.
     """
     arr = np.ascontiguousarray(np.asarray(ws, dtype=np.float32))
     if arr.ndim == 2:
         arr = arr[None]
     keys = [IMAGES.key(G.fingerprint, code) for code in arr]
-    images = [IMAGES.get(k) for k in keys]
-    missing = [i for i, image in enumerate(images) if image is None]
-    if missing:
-        # One render at a time per model, joined with other sessions' waiting requests.
-        rendered = renderer_for(G).synthesis(arr[missing], threads=load.render_threads())
-        for i, image in zip(missing, cg.to_pil(rendered)):
-            IMAGES.put(keys[i], image)
-            images[i] = image
-    return images  # type: ignore[return-value]
+    # One render at a time per model, joined with other sessions' waiting requests; a code another
+    # thread is rendering now is waited for.
+    return IMAGES.get_or_make_many(
+        keys, lambda missing: cg.to_pil(renderer_for(G).synthesis(arr[missing], threads=load.render_threads())))
 
 
 def render_designs(G: cg.Generator, designs: list) -> list[Image.Image]:
