@@ -20,8 +20,16 @@ def test_streamlit_run_finds_the_app_with_its_warm_up() -> None:
 def test_warm_up_loads_the_default_model_and_renders_the_first_page(app_env, caplog, monkeypatch) -> None:
     from clothinggan.designs import designs_from_seeds
     from clothinggan.seeds import parse_seeds
-    from clothinggan.ui import heap, resources, state, warmup
+    from clothinggan.ui import heap, load, resources, state, warmup
 
+    runs_seen: list[int] = []
+    render_designs = resources.render_designs
+
+    def counting_render(G, designs):  # the warm-up counts as a run: a session beside it sees two
+        runs_seen.append(load.active_runs())
+        return render_designs(G, designs)
+
+    monkeypatch.setattr(resources, "render_designs", counting_render)
     freezes: list[bool] = []
     monkeypatch.setattr(heap, "_enabled", False)  # restored after: this test process stays unfrozen
     monkeypatch.setattr(heap, "freeze_soon", lambda: freezes.append(True))
@@ -34,6 +42,7 @@ def test_warm_up_loads_the_default_model_and_renders_the_first_page(app_env, cap
     assert len(first) == 8 and all(resources.IMAGES.get(k) is not None for k in keys)
     assert gc.isenabled()  # paused for the imports only
     assert len(resources.SHOWN) == 8  # the JPEGs Generate sends, made already
+    assert runs_seen == [1] and load.active_runs() == 0
     assert heap._enabled and freezes == [True]  # a server freezes its long-lived objects once warm
     assert not [r for r in caplog.records if r.name.startswith("clothinggan") and r.levelno >= logging.WARNING]
 

@@ -32,14 +32,19 @@ def warm() -> None:
     try:
         from clothinggan.designs import designs_from_seeds
         from clothinggan.seeds import parse_seeds
-        from clothinggan.ui import heap, resources, state, widgets
+        from clothinggan.ui import heap, load, resources, state, widgets
 
         heap.enable()  # a long-running server: keep its full collections cheap (see heap)
 
-        G = resources.load_model(resources.default_spec())
-        first = resources.render_designs(G, designs_from_seeds(G, parse_seeds(state.FIRST_SEEDS), state.DEFAULT_PSI))
-        for image in first:  # as Generate shows them: the first run only looks them up
-            resources.shown_url(image, widgets.CARD_PX)
+        # Counted as a run: while the first session's script runs beside it, its render takes one
+        # thread (a two-thread render starved by the browser loading on the same cores took
+        # 0.2-0.5 s instead of 0.02), and that session waits for this render instead of its own.
+        with load.script_run():
+            G = resources.load_model(resources.default_spec())
+            seeds = parse_seeds(state.FIRST_SEEDS)
+            first = resources.render_designs(G, designs_from_seeds(G, seeds, state.DEFAULT_PSI))
+            for image in first:  # as Generate shows them: the first run only looks them up
+                resources.shown_url(image, widgets.CARD_PX)
         heap.freeze_soon()  # torch and the model are long-lived: out of every later full collection
     except Exception:  # noqa: BLE001 - reported properly by the first session's own load
         _LOG.warning("warm-up did not load the default model; the first session will", exc_info=True)
