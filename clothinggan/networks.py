@@ -276,6 +276,7 @@ def memo(module: nn.Module, slot: str, key: tuple, build: "Callable[[], T]") -> 
     evict each other. A plain attribute, not a buffer: it never reaches a state dict. Racing
     threads at worst build twice.
     """
+    slot = slot.replace(".", "_")  # "_plan.torch.float32" is no attribute name torch.compile can trace
     cached = module.__dict__.get(slot)
     if cached is None or cached[0] != key:
         cached = (key, build())

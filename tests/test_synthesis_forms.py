@@ -46,7 +46,7 @@ def render(G: Generator, ws: torch.Tensor, channels_last: bool = True, noise_mod
 
 def packed_layers(G: Generator) -> int:
     """How many layers hold packed weights for float32 (see SynthesisLayer._packed_weight)."""
-    caches = [m.__dict__.get("_derived.torch.float32") for m in G.net.modules()
+    caches = [m.__dict__.get("_derived_torch_float32") for m in G.net.modules()
               if isinstance(m, networks.SynthesisLayer)]
     return sum(1 for c in caches if c is not None and c[1].get("packed") is not None)
 
