@@ -12,7 +12,10 @@ bf16: ours under CPU autocast, the app's choice on CPUs with native bf16 (AVX-51
 The app's grid is timed both ways: 16 designs rendered one call each (as the app did) and in one
 batched call (as it does now). ``--before REV`` also runs ``clothinggan/networks.py`` as it was at
 git revision REV, on the same weights, interleaved with ours in this process (fp32 and bf16).
-Run: ``python bench/bench_synthesis.py [--quick] [--threads 1] [--before REV]``.
+``--nvlabs DIR`` also runs NVlabs' own generator from a checkout of stylegan2-ada-pytorch (its
+``training/networks.py`` with ``torch_utils`` and ``dnnlib``; nothing of it is in this repository)
+on the same weights, fp32 as its CPU path runs, interleaved with ours fp32 and bf16.
+Run: ``python bench/bench_synthesis.py [--quick] [--threads 1] [--before REV] [--nvlabs DIR]``.
 """
 from __future__ import annotations
 
@@ -211,12 +214,63 @@ def compare_before(G: cg.Generator, revision: str, batches: dict[int, int]) -> N
                       f"ours/{revision} (medians) {median['ours'] / median['before']:5.2f}")
 
 
+def nvlabs_generator(G: cg.Generator, checkout: Path) -> torch.nn.Module:
+    """NVlabs' Generator, imported from ``checkout``, built to G's configuration and given G's
+    weights (our parameter names are theirs); fp32 everywhere, as their code runs on a CPU."""
+    sys.path.insert(0, str(checkout))
+    from training import networks as nvlabs  # noqa: PLC0415 - the user's checkout, found at run time
+
+    cfg = G.net.config
+    top = max(cfg.channels)
+    channel_base, channel_max = cfg.channels[top] * top, max(cfg.channels.values())
+    if any(min(channel_base // res, channel_max) != ch for res, ch in cfg.channels.items()):
+        raise SystemExit(f"NVlabs' channel rule cannot express {cfg.channels}")
+    net = nvlabs.Generator(z_dim=cfg.z_dim, c_dim=cfg.c_dim, w_dim=cfg.w_dim, img_resolution=cfg.resolution,
+                           img_channels=cfg.img_channels,
+                           mapping_kwargs=dict(num_layers=cfg.mapping_layers, lr_multiplier=cfg.mapping_lr_multiplier),
+                           synthesis_kwargs=dict(channel_base=channel_base, channel_max=channel_max,
+                                                 num_fp16_res=0, conv_clamp=cfg.conv_clamp))
+    result = net.load_state_dict(G.net.state_dict(), strict=False)  # their fixed blur filters are theirs
+    if result.unexpected_keys or any(not k.endswith("resample_filter") for k in result.missing_keys):
+        raise SystemExit(f"NVlabs' generator does not take these weights: {result}")
+    return net.eval().requires_grad_(False)
+
+
+def compare_nvlabs(G: cg.Generator, checkout: Path, batches: dict[int, int]) -> None:
+    """NVlabs' fp32 synthesis against ours fp32 and bf16, same weights, interleaved; best and
+    median of each and the ratios of the medians."""
+    theirs = nvlabs_generator(G, checkout)
+    with torch.no_grad():
+        ws = G.seeds_to_ws(list(range(max(batches))))
+        n_check = min(len(ws), 4)
+        reference = theirs.synthesis(ws[:n_check], noise_mode="const", force_fp32=True)
+        diff = (G.net.synthesis(ws[:n_check]) - reference).abs().max().item()
+        print(f"  NVlabs ({checkout}): max |ours - NVlabs| = {diff:.1e} over {n_check} images")
+        renders = {"NVlabs fp32": lambda b: theirs.synthesis(ws[:b], noise_mode="const", force_fp32=True),
+                   "ours fp32": lambda b: G.net.synthesis(ws[:b]),
+                   "ours bf16": lambda b: bf16_synthesis(G.net, ws[:b])}
+        for batch, repeats in batches.items():
+            times: dict[str, list[float]] = {name: [] for name in renders}
+            for _ in range(max(3, repeats)):
+                for name, render in renders.items():
+                    start = time.perf_counter()
+                    render(batch)
+                    times[name].append(time.perf_counter() - start)
+            median = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+            print(f"  batch {batch:2d}: " + "   ".join(f"{k} best {min(v) * 1000:8.1f} ms, median {median[k] * 1000:8.1f}"
+                                                   for k, v in times.items())
+                  + f"   NVlabs/ours fp32 {median['NVlabs fp32'] / median['ours fp32']:5.2f}"
+                  + f"   NVlabs/ours bf16 {median['NVlabs fp32'] / median['ours bf16']:5.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="one repeat per measurement")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--skip-512", action="store_true", help="only the embedded model")
     parser.add_argument("--before", metavar="REV", help="also time networks.py at this git revision, interleaved")
+    parser.add_argument("--nvlabs", metavar="DIR", type=Path,
+                        help="a checkout of NVlabs' stylegan2-ada-pytorch: also time its generator, interleaved")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     r = 1 if args.quick else 2
@@ -225,6 +279,8 @@ def main() -> None:
     compare('load_generator("default")', default, {1: 10 * r, 16: 2 * r}, grid=16)
     if args.before:
         compare_before(default, args.before, {1: 10 * r, 16: 2 * r})
+    if args.nvlabs:
+        compare_nvlabs(default, args.nvlabs, {1: 10 * r, 16: 2 * r})
     if not args.skip_512:
         big = StyleGAN2(GeneratorConfig(resolution=512, z_dim=512, w_dim=512, mapping_layers=8,
                                         channels=ROSINALITY_512))
@@ -232,6 +288,8 @@ def main() -> None:
         compare("random-weight 512 px, channel multiplier 2", big_generator, {1: r})
         if args.before:
             compare_before(big_generator, args.before, {1: 1})
+        if args.nvlabs:
+            compare_nvlabs(big_generator, args.nvlabs, {1: 2 * r})
 
 
 if __name__ == "__main__":
