@@ -2,6 +2,7 @@
 (images/s) and batch 1 (ms), ours against rosinality's fused formulation in the same process.
 
 Every variant renders the same random-weight network and the same codes:
+  NVlabs fp32               their own generator (``--nvlabs DIR``: a checkout of stylegan2-ada-pytorch)
   rosinality fp32 / bf16    per-sample weights and one grouped convolution per layer
   ours fp32 / bf16          the app's inference path under autocast (upsampling folded into one
                             6x6 transposed convolution, as ``Generator`` sets it on CUDA)
@@ -28,7 +29,7 @@ from typing import Callable
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_synthesis import ROSINALITY_512, baseline_synthesis  # noqa: E402
+from bench_synthesis import ROSINALITY_512, baseline_synthesis, nvlabs_generator  # noqa: E402
 
 from clothinggan.networks import (GeneratorConfig, StyleGAN2, set_channels_last,  # noqa: E402
                                   set_fold_upsampling)
@@ -63,12 +64,16 @@ def in_bf16(fn: Render, device: torch.device) -> Render:
     return render
 
 
-def variants(net: StyleGAN2, device: torch.device, compile_: bool,
-             batches: list[int]) -> dict[str, dict[int, Render] | Render]:
+def variants(net: StyleGAN2, device: torch.device, compile_: bool, batches: list[int],
+             nvlabs: Path | None = None) -> dict[str, dict[int, Render] | Render]:
     """name -> a render function (same for every batch) or {batch: render} where compiled per batch."""
     nhwc = copy.deepcopy(net)
     set_channels_last(nhwc, True)
-    out: dict[str, dict[int, Render] | Render] = {
+    out: dict[str, dict[int, Render] | Render] = {}
+    if nvlabs is not None:  # their code as released: fp32 here (their fp16 layers need their CUDA plugins)
+        theirs = nvlabs_generator(net, nvlabs)
+        out["NVlabs fp32"] = lambda ws: theirs.synthesis(ws, noise_mode="const", force_fp32=True)
+    out |= {
         "rosinality fp32": lambda ws: baseline_synthesis(net, ws),
         "rosinality bf16": in_bf16(lambda ws: baseline_synthesis(net, ws), device),
         "ours fp32": lambda ws: net.synthesis(ws),
@@ -91,6 +96,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile variants")
+    parser.add_argument("--nvlabs", metavar="DIR", type=Path, help="a checkout of NVlabs' stylegan2-ada-pytorch")
     args = parser.parse_args()
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -103,7 +109,7 @@ def main() -> None:
         batches = {32: 5 if args.quick else 20, 1: 20 if args.quick else 100}
     else:
         config = GeneratorConfig(resolution=32, z_dim=32, w_dim=32, mapping_layers=2,
-                                 channels={4: 32, 8: 32, 16: 16, 32: 16})
+                                 channels={4: 32, 8: 32, 16: 32, 32: 16})
         batches = {4: 3, 1: 3}
     net = StyleGAN2(config).to(device).eval().requires_grad_(False)
     set_fold_upsampling(net, device.type == "cuda")
@@ -115,7 +121,7 @@ def main() -> None:
         print(f"{name}, torch {torch.__version__}, {config.resolution} px, {config.num_ws} ws")
         print(f"  {'variant':32s} " + "   ".join(f"{'batch ' + str(b):>22s}" for b in batches)
               + "   mean |x - ours fp32| (/255)   peak memory")
-        for label, fns in variants(net, device, not args.no_compile, list(batches)).items():
+        for label, fns in variants(net, device, not args.no_compile, list(batches), args.nvlabs).items():
             cells, errors = [], []
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)

@@ -214,13 +214,14 @@ def compare_before(G: cg.Generator, revision: str, batches: dict[int, int]) -> N
                       f"ours/{revision} (medians) {median['ours'] / median['before']:5.2f}")
 
 
-def nvlabs_generator(G: cg.Generator, checkout: Path) -> torch.nn.Module:
-    """NVlabs' Generator, imported from ``checkout``, built to G's configuration and given G's
-    weights (our parameter names are theirs); fp32 everywhere, as their code runs on a CPU."""
+def nvlabs_generator(ours: StyleGAN2, checkout: Path) -> torch.nn.Module:
+    """NVlabs' Generator, imported from ``checkout``, built to our network's configuration and
+    given its weights (our parameter names are theirs), on its device; fp32 everywhere, as their
+    code runs on a CPU."""
     sys.path.insert(0, str(checkout))
     from training import networks as nvlabs  # noqa: PLC0415 - the user's checkout, found at run time
 
-    cfg = G.net.config
+    cfg = ours.config
     top = max(cfg.channels)
     channel_base, channel_max = cfg.channels[top] * top, max(cfg.channels.values())
     if any(min(channel_base // res, channel_max) != ch for res, ch in cfg.channels.items()):
@@ -230,16 +231,16 @@ def nvlabs_generator(G: cg.Generator, checkout: Path) -> torch.nn.Module:
                            mapping_kwargs=dict(num_layers=cfg.mapping_layers, lr_multiplier=cfg.mapping_lr_multiplier),
                            synthesis_kwargs=dict(channel_base=channel_base, channel_max=channel_max,
                                                  num_fp16_res=0, conv_clamp=cfg.conv_clamp))
-    result = net.load_state_dict(G.net.state_dict(), strict=False)  # their fixed blur filters are theirs
+    result = net.load_state_dict(ours.state_dict(), strict=False)  # their fixed blur filters are theirs
     if result.unexpected_keys or any(not k.endswith("resample_filter") for k in result.missing_keys):
         raise SystemExit(f"NVlabs' generator does not take these weights: {result}")
-    return net.eval().requires_grad_(False)
+    return net.to(next(ours.parameters()).device).eval().requires_grad_(False)
 
 
 def compare_nvlabs(G: cg.Generator, checkout: Path, batches: dict[int, int]) -> None:
     """NVlabs' fp32 synthesis against ours fp32 and bf16, same weights, interleaved; best and
     median of each and the ratios of the medians."""
-    theirs = nvlabs_generator(G, checkout)
+    theirs = nvlabs_generator(G.net, checkout)
     with torch.no_grad():
         ws = G.seeds_to_ws(list(range(max(batches))))
         n_check = min(len(ws), 4)
