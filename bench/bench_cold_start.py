@@ -12,6 +12,9 @@ between two checkouts, so a ratio is fair on a busy machine:
            driven over the DevTools protocol) shows the first garment and all 8 of them
 The "before" checkout is a git worktree of another commit (``--before``, default: the parent of
 the first cold-start commit; pass ``--before ''`` to measure only this checkout).
+``--timeline`` stamps the page's own events in every browser run (a script added to the page
+before Streamlit's: the front end's last file, the session's WebSocket opening, the first image
+element put in the page), so the overlap of server and browser work shows side by side.
 ``--floor`` adds the limit of this machine, measured the same way (browser only) on two tiny apps:
   floor: streamlit        a page with one image and nothing else (Streamlit and the browser alone)
   floor: + import torch   the same page after ``import torch``, started at server start as this app
@@ -126,7 +129,7 @@ def free_port() -> int:
 class Chromium:
     """A headless Chromium with one tab, spoken to over the DevTools protocol (websockets' sync client)."""
 
-    def __init__(self) -> None:
+    def __init__(self, page_script: str | None = None) -> None:
         from websockets.sync.client import connect
 
         self.profile = tempfile.mkdtemp(prefix="cg-chromium-")
@@ -146,6 +149,9 @@ class Chromium:
                 time.sleep(0.2)
         self.ws = connect(url, max_size=None, open_timeout=30)
         self.next_id = 0
+        if page_script:
+            self.call("Page.enable")
+            self.call("Page.addScriptToEvaluateOnNewDocument", source=page_script)
 
     def call(self, method: str, **params) -> dict:
         self.next_id += 1
@@ -164,6 +170,30 @@ class Chromium:
         self.proc.wait(timeout=20)
         shutil.rmtree(self.profile, ignore_errors=True)
 
+
+# Stamps the page's events in window.__stamps (ms since navigation start); added with --timeline.
+STAMPS = r"""
+window.__stamps = {};
+const stamp = (name) => { if (!(name in window.__stamps)) window.__stamps[name] = performance.now(); };
+const PageSocket = window.WebSocket;
+window.WebSocket = function (...args) {
+  const ws = new PageSocket(...args);
+  ws.addEventListener("open", () => stamp("session opened"));
+  ws.addEventListener("message", () => stamp("first message"));
+  return ws;
+};
+window.WebSocket.prototype = PageSocket.prototype;
+Object.assign(window.WebSocket, PageSocket);
+new MutationObserver(() => {
+  if (document.querySelector("[data-testid='stMain'] [data-testid='stImage'] img")) stamp("image in page");
+}).observe(document, {subtree: true, childList: true});
+"""
+FRONT_END_LOADED = ("Math.max(...performance.getEntriesByType('resource')"
+                    ".filter(e => e.startTime < (window.__stamps['session opened'] || Infinity))"
+                    ".map(e => e.responseEnd))")
+
+BROWSER_EVENTS = ["server healthy", "front end loaded", "session opened", "first message", "image in page",
+                  "first garment visible", "8 garments visible"]
 
 COUNT_GARMENTS = ("Array.from(document.querySelectorAll(\"[data-testid='stMain'] [data-testid='stImage'] img\"))"
                   ".filter(i => i.complete && i.naturalWidth > 0).length")
@@ -189,6 +219,7 @@ def browser_run(browser: Chromium, cwd: Path, env: dict[str, str], garments: int
                 time.sleep(0.05)
         out["server healthy"] = time.perf_counter() - t0
         browser.call("Page.navigate", url=url)
+        navigated = time.perf_counter() - t0
         while time.perf_counter() - t0 < 180:
             n = browser.evaluate(COUNT_GARMENTS) or 0
             if n >= 1 and "first garment visible" not in out:
@@ -198,6 +229,10 @@ def browser_run(browser: Chromium, cwd: Path, env: dict[str, str], garments: int
                     out[f"{garments} garments visible"] = time.perf_counter() - t0
                 break
             time.sleep(0.05)
+        stamps = browser.evaluate("window.__stamps && JSON.stringify(window.__stamps)")
+        if stamps:  # --timeline: the page's own clock, from the navigation
+            out["front end loaded"] = navigated + browser.evaluate(FRONT_END_LOADED) / 1000
+            out.update({k: navigated + v / 1000 for k, v in json.loads(stamps).items()})
     finally:
         server.terminate()
         server.wait(timeout=20)
@@ -223,6 +258,7 @@ def main() -> None:
     parser.add_argument("--no-browser", action="store_true")
     parser.add_argument("--threads", type=int, default=1, help="torch threads in the measured processes")
     parser.add_argument("--floor", action="store_true", help="also time two tiny apps: this machine's limit")
+    parser.add_argument("--timeline", action="store_true", help="stamp the page's own events in each browser run")
     args = parser.parse_args()
     sides = {"now": REPO}
     if args.before:
@@ -231,7 +267,7 @@ def main() -> None:
     floors = floor_apps(cache / "floor-apps") if args.floor and CHROMIUM and not args.no_browser else {}
     sides.update(floors)
     results: dict[str, dict[str, list]] = {side: {} for side in sides}
-    browser = Chromium() if CHROMIUM and not args.no_browser else None
+    browser = Chromium(STAMPS if args.timeline else None) if CHROMIUM and not args.no_browser else None
     try:
         for _ in range(args.runs):
             for side, cwd in sides.items():
@@ -250,7 +286,9 @@ def main() -> None:
         shutil.rmtree(cache, ignore_errors=True)
     print(f"cold start, {args.runs} fresh processes per figure (median), "
           f"{args.threads} torch/BLAS thread(s); sides: " + ", ".join(f"{s} = {p}" for s, p in sides.items()))
-    keys = list(next(iter(results.values())))
+    keys = list(dict.fromkeys(k for side in results.values() for k in side))
+    timed = [k for k in BROWSER_EVENTS if k in keys]  # in the order they happen
+    keys = [k for k in keys if k not in BROWSER_EVENTS] + timed
     for key in keys:
         cells = []
         for side in sides:

@@ -149,7 +149,7 @@ class ByteBoundedLRU:
             done.wait()
         for i, key in enumerate(keys):
             if values[i] is None:
-                values[i] = made.get(key, None) or self.get(key)
+                values[i] = made[key] if key in made else self.get(key)
         late = [i for i, value in enumerate(values) if value is None]
         if late:
             for i, value in zip(late, make(late)):
