@@ -136,3 +136,27 @@ def test_a_waiter_makes_the_value_itself_when_its_maker_fails() -> None:
     assert cache.get_or_make("k", lambda: b"made here") == b"made here"
     t.join(5)
     assert len(errors) == 1 and cache.get("k") == b"made here"
+
+
+def test_a_grid_another_session_is_rendering_is_waited_for_not_rendered_again(G, monkeypatch) -> None:
+    import threading
+    import time
+
+    calls: list[int] = []
+    real = G.synthesis
+
+    def slow_synthesis(ws, *args, **kwargs):  # long enough for the second session to arrive meanwhile
+        calls.append(len(ws))
+        time.sleep(0.3)
+        return real(ws, *args, **kwargs)
+
+    monkeypatch.setattr(G, "synthesis", slow_synthesis)
+    designs = designs_from_seeds(G, [0, 1, 2], 0.7)
+    shown: list[list] = []
+    first = threading.Thread(target=lambda: shown.append(resources.render_designs(G, designs)))
+    first.start()
+    time.sleep(0.1)
+    second = resources.render_designs(G, designs + designs_from_seeds(G, [3], 0.7))
+    first.join(10)
+    assert sorted(calls) == [1, 3]  # the three shared garments once; only the new one by the second
+    assert [a.tobytes() for a in second[:3]] == [b.tobytes() for b in shown[0]]
