@@ -2,8 +2,7 @@
 import hashlib
 
 import numpy as np
-import pandas as pd
-import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
 from clothinggan.animation import direction_walk_ws
@@ -31,11 +30,12 @@ with widgets.guard():
         st.stop()
 
     n_show = min(20, comps.n_components)
-    var = pd.DataFrame({"component": [f"PC {i}" for i in range(n_show)],
-                        "explained variance (%)": 100 * comps.var_ratio[:n_show]})
-    fig = px.bar(var, x="component", y="explained variance (%)", height=260)
-    fig.update_layout(margin=dict(l=10, r=10, t=10, b=10), template="plotly_white")
-    fig.update_traces(marker_color="#B4465A")
+    # Plain graph objects, not plotly.express: that would import pandas (0.5-0.8 s of this page's
+    # first visit) and build a data frame on every rerun.
+    fig = go.Figure(go.Bar(x=[f"PC {i}" for i in range(n_show)], y=100 * comps.var_ratio[:n_show],
+                           marker_color="#B4465A"))
+    fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), template="plotly_white",
+                      xaxis_title="component", yaxis_title="explained variance (%)")
     st.plotly_chart(fig, key="pca_variance")
 
     st.subheader("Walk along one component")
@@ -88,13 +88,13 @@ with widgets.guard():
                       key="pca_y", format_func=lambda j: f"PC {j}")
     samples = resources.scatter_samples(G, G.fingerprint)
     coords = project(samples, comps, in_sigma=True)
-    frame = pd.DataFrame({"x": coords[:, cx], "y": coords[:, cy], "index": np.arange(len(samples))})
-    scatter = px.scatter(frame, x="x", y="y", height=420,
-                         labels={"x": f"PC {cx} (σ)", "y": f"PC {cy} (σ)"})
-    scatter.update_layout(margin=dict(l=10, r=10, t=10, b=10), template="plotly_white")
-    scatter.update_traces(marker=dict(size=8, color="#B4465A", opacity=0.7), customdata=frame[["index"]],
-                          hovertemplate=f"Garment %{{customdata[0]}}<br>PC {cx}: %{{x:+.1f}}σ<br>"
-                                        f"PC {cy}: %{{y:+.1f}}σ<extra></extra>")
+    scatter = go.Figure(go.Scatter(x=coords[:, cx], y=coords[:, cy], mode="markers",
+                                   marker=dict(size=8, color="#B4465A", opacity=0.7),
+                                   customdata=np.arange(len(samples))[:, None],
+                                   hovertemplate=f"Garment %{{customdata[0]}}<br>PC {cx}: %{{x:+.1f}}σ<br>"
+                                                 f"PC {cy}: %{{y:+.1f}}σ<extra></extra>"))
+    scatter.update_layout(height=420, margin=dict(l=10, r=10, t=10, b=10), template="plotly_white",
+                          xaxis_title=f"PC {cx} (σ)", yaxis_title=f"PC {cy} (σ)")
     left, right = st.columns([3, 2], gap="large")
     with left:
         event = st.plotly_chart(scatter, key="pca_scatter", on_select="rerun", selection_mode="points")
@@ -115,8 +115,8 @@ with widgets.guard():
                                f"Garment {picked}: PC {cx} {coords[picked, cx]:+.1f}σ, PC {cy} {coords[picked, cy]:+.1f}σ",
                                widgets.LARGE_PX)
             in_store = design.id in store
-            act = st.columns([1, 1, 2])
-            act[0].button("Added to designs" if in_store else "Add to designs", key="pca_add", type="primary",
-                      icon=":material/library_add:", disabled=in_store,
-                      on_click=widgets.add_to_store, args=(store, design))
-            widgets.save_to_team_button(design, key="pca_team", where=act[1], label="Save to team library")
+            act = st.container(horizontal=True)  # buttons as wide as their labels, wrapping when narrow
+            act.button("Added to designs" if in_store else "Add to designs", key="pca_add", type="primary",
+                       icon=":material/library_add:", disabled=in_store,
+                       on_click=widgets.add_to_store, args=(store, design))
+            widgets.save_to_team_button(design, key="pca_team", where=act, label="Save to team library")

@@ -2,7 +2,7 @@
 
 Streamlit runs a full ``gc.collect(2)`` after every script run (``runner.postScriptGC``, there to
 keep memory from building up), and a full collection walks every tracked object: with torch,
-Streamlit, plotly and pandas imported that is about 250,000 objects and 0.13 s of one core, two
+Streamlit and plotly imported that is about 250,000 objects and 0.13 s of one core, two
 thirds of the server's CPU per click under load. Nearly all of them are modules, classes and
 functions that live as long as the process. ``gc.freeze()`` moves the objects alive at a moment
 into a generation the collector never walks again, so the collections after it see only what the
