@@ -9,15 +9,12 @@ Run: ``python bench/bench_pages.py [--runs 3] [--before REV]``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from bench_cold_start import HEAVY, REPO, worktree
+from bench_cold_start import REPO, run_json, worktree
 
 PAGES = ["app_pages/style_mix.py", "app_pages/attribute_edit.py", "app_pages/pca_explorer.py",
          "app_pages/invert.py", "app_pages/library.py"]
@@ -43,12 +40,7 @@ print("JSON" + json.dumps(out))
 def visits(cwd: Path, cache: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(cwd), "CLOTHINGGAN_CACHE": str(cache), "CLOTHINGGAN_DEVICE": "cpu",
            "CLOTHINGGAN_LIBRARY_URL": f"sqlite:///{cache / 'library.sqlite'}"}
-    code = f"HEAVY = {HEAVY!r}\nPAGES = {PAGES!r}\n" + VISITS
-    proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    line = next((x for x in proc.stdout.splitlines() if x.startswith("JSON")), None)
-    if line is None:
-        raise RuntimeError(f"no result from {cwd}: {proc.stderr[-2000:]}")
-    return json.loads(line[4:])
+    return run_json(f"PAGES = {PAGES!r}\n" + VISITS, cwd, env)
 
 
 def main() -> None:

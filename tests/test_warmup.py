@@ -20,7 +20,7 @@ def test_streamlit_run_finds_the_app_with_its_warm_up() -> None:
 def test_warm_up_loads_the_default_model_and_renders_the_first_page(app_env, caplog, monkeypatch) -> None:
     from clothinggan.designs import designs_from_seeds
     from clothinggan.seeds import parse_seeds
-    from clothinggan.ui import heap, load, resources, state, warmup
+    from clothinggan.ui import heap, load, resources, state, warmup, widgets
 
     runs_seen: list[int] = []
     render_designs = resources.render_designs
@@ -41,7 +41,10 @@ def test_warm_up_loads_the_default_model_and_renders_the_first_page(app_env, cap
     keys = [resources.IMAGES.key(G.fingerprint, d.ws) for d in first]
     assert len(first) == 8 and all(resources.IMAGES.get(k) is not None for k in keys)
     assert gc.isenabled()  # paused for the imports only
-    assert len(resources.SHOWN) == 8  # the JPEGs Generate sends, made already
+    assert len(resources.SHOWN) == 8  # the JPEGs Generate sends, made already:
+    for image in (resources.IMAGES.get(k) for k in keys):  # as Generate shows its cards: cache hits
+        widgets.shown_url(image, widgets.CARD_PX, fill=True)
+    assert len(resources.SHOWN) == 8
     assert runs_seen == [1] and load.active_runs() == 0
     assert heap._enabled and freezes == [True]  # a server freezes its long-lived objects once warm
     assert not [r for r in caplog.records if r.name.startswith("clothinggan") and r.levelno >= logging.WARNING]

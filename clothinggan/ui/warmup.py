@@ -44,7 +44,7 @@ def warm() -> None:
             seeds = parse_seeds(state.FIRST_SEEDS)
             first = resources.render_designs(G, designs_from_seeds(G, seeds, state.DEFAULT_PSI))
             for image in first:  # as Generate shows them: the first run only looks them up
-                resources.shown_url(image, widgets.CARD_PX)
+                widgets.shown_url(image, widgets.CARD_PX, fill=True)
         heap.freeze_soon()  # torch and the model are long-lived: out of every later full collection
     except Exception:  # noqa: BLE001 - reported properly by the first session's own load
         _LOG.warning("warm-up did not load the default model; the first session will", exc_info=True)

@@ -63,8 +63,12 @@ def show_image(image: Image.Image, caption: str | None = None, px: int = CARD_PX
 
     The enlarged JPEG is made once per picture and size (``resources.shown_url``), not per rerun.
     """
-    (where or st).image(resources.shown_url(image, px, exact=not fill), caption=caption,
-                        width="stretch" if fill else px)
+    (where or st).image(shown_url(image, px, fill), caption=caption, width="stretch" if fill else px)
+
+
+def shown_url(image: Image.Image, px: int = CARD_PX, fill: bool = False) -> str:
+    """What :func:`show_image` sends for ``image`` (the server's warm-up makes the first page's ahead)."""
+    return resources.shown_url(image, px, exact=not fill)
 
 
 def png_bytes(image: Image.Image) -> bytes:
