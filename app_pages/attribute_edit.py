@@ -4,6 +4,7 @@ from dataclasses import replace
 import streamlit as st
 
 from clothinggan.animation import interpolation_ws
+from clothinggan.designs import MAX_NAME_CHARS, fit_name
 from clothinggan.directions import delete_user_direction, edit_design, load_directions
 from clothinggan.ui import animate, load, page, resources, widgets
 
@@ -13,12 +14,15 @@ PCA_PAGE = "app_pages/pca_explorer.py"
 LAYERS_TOGGLE = "edit_show_layers"
 
 
+RESETS = "edit_resets"  # how many times "Reset sliders" was pressed: part of every slider's key
+
+
 def slider_key(design_id: str, name: str) -> str:
-    return f"edit_{design_id[:8]}_{name}"
+    return f"edit_{st.session_state.get(RESETS, 0)}_{design_id[:8]}_{name}"
 
 
 def range_key(design_id: str, name: str) -> str:
-    return f"edit_range_{design_id[:8]}_{name}"
+    return f"edit_range_{st.session_state.get(RESETS, 0)}_{design_id[:8]}_{name}"
 
 
 def kept_range_key(design_id: str, name: str) -> str:
@@ -31,11 +35,13 @@ def keep_range(design_id: str, name: str) -> None:
 
 
 def reset(design_id: str, directions) -> None:
-    # Forgetting the widgets' state (rather than writing defaults into it) lets each slider start
-    # again from its own default, without Streamlit's "value set twice" warning.
+    """New keys for every slider, so each starts again from its default. Forgetting the old keys'
+    state was not enough: the browser kept showing the old positions and sent them back with the
+    next slider moved, so a reset edit returned."""
     for d in directions:
         for key in (slider_key(design_id, d.name), range_key(design_id, d.name), kept_range_key(design_id, d.name)):
             st.session_state.pop(key, None)
+    st.session_state[RESETS] = st.session_state.get(RESETS, 0) + 1
 
 
 @st.fragment
@@ -65,14 +71,17 @@ def editor_panel(G, store, design, directions) -> None:
                                  key=slider_key(design.id, d.name),
                                  help=(d.description or d.name) + (" (in standard deviations)" if d.unit == "sigma" else "")
                                  + f". Moves layers {span[0]}–{span[1]}"
-                                 + (" (from the model)." if d.source == "model" else " (named by you in the PCA explorer)."))
+                                 + (" (from the model)." if d.source == "model" else " (named in the PCA explorer)."))
             if show_layers:
                 span = st.slider(f"Layers “{d.name}” moves", 0, G.num_ws - 1, span, key=range_key(design.id, d.name),
                                  on_change=keep_range, args=(design.id, d.name))
-            if d.source == "user" and st.button(f"Delete “{d.name}”", key=f"deldir_{d.name}", type="tertiary",
-                                                icon=":material/delete:", help="Delete this direction you named"):
-                delete_user_direction(G, d.name)
-                st.rerun(scope="app")
+            if d.source == "user":
+                with st.popover(f"Delete “{d.name}”", type="tertiary", icon=":material/delete:"):
+                    st.caption("Named directions are shared: everyone using this model on this server loses "
+                               "this slider.")
+                    if st.button("Delete it", key=f"deldir_{d.name}", type="primary"):
+                        delete_user_direction(G, d.name)
+                        st.rerun(scope="app")
             if span != (start, end - 1):
                 d = replace(d, layer_start=span[0], layer_end=span[1] + 1)
             if strength != 0:
@@ -87,16 +96,16 @@ def editor_panel(G, store, design, directions) -> None:
         summary = ", ".join(f"{d.name} {s:+.1f}" for d, s in edits) or "no change yet"
         widgets.show_image(resources.render(G, edited.ws)[0], f"After: {summary}", widgets.CARD_PX, where=b,
                            fill=True)
-        name = st.text_input("Name of the new design", value="", key="edit_name",
-                             placeholder=f"{design.name} (edited)")
+        name = fit_name(st.text_input("Name of the new design", value="", key="edit_name", max_chars=MAX_NAME_CHARS,
+                                      placeholder=f"{design.name} (edited)"))
         s1, s2 = st.columns([3, 2])
         if s1.button("Save as new design", key="edit_save", type="primary", disabled=not edits,
                      icon=":material/library_add:"):
-            new = edit_design(design, edits, name=name.strip() or None)
+            new = edit_design(design, edits, name=name or None)
             widgets.add_to_store(store, new)
             st.rerun(scope="app")
         if edits:
-            widgets.save_to_team_button(edited.with_name(name.strip()) if name.strip() else edited,
+            widgets.save_to_team_button(edited.with_name(name) if name else edited,
                                         key="edit_team", where=s2, label="Save to team")
         with st.expander("Animate this edit", icon=":material/animation:"):
             if not edits:
@@ -123,5 +132,6 @@ with widgets.guard():
             st.page_link(PCA_PAGE, label="Go to PCA explorer", icon=":material/scatter_plot:")
         else:
             mine = sum(d.source == "user" for d in directions)
-            st.caption(f"{len(directions)} direction(s): {len(directions) - mine} from the model, {mine} named by you.")
+            st.caption(f"{len(directions)} direction(s): {len(directions) - mine} from the model, {mine} named "
+                       "in the PCA explorer (shared by everyone using this model here).")
             editor(G, store, design, directions)

@@ -42,8 +42,11 @@ with widgets.guard():
     if designs and all(d.model_id == G.fingerprint for d in designs):
         pictures = resources.render_designs(G, designs)
         top = st.columns([2, 2, 5])
+        held = store.same_code()  # a seed generated again is a new object of a garment already kept
+
         def add_all() -> None:
-            added = store.merge(designs)
+            kept = store.same_code()
+            added = store.merge([d for d in designs if d.code_digest not in kept])
             state.flash(f"Added {len(added)} design(s) to your designs." if added
                         else "All of these are already in your designs.")
 
@@ -60,7 +63,7 @@ with widgets.guard():
                 with row[j]:
                     widgets.show_image(pic, f"seed {d.provenance['seed']} · ψ {d.provenance['psi']:g}", fill=True)
                     b1, b2, b3 = st.columns([2, 1, 1], gap="small")
-                    in_store = d.id in store
+                    in_store = d.id in store or d.code_digest in held
                     b1.button("Added" if in_store else "Add", key=f"add_{d.id}", disabled=in_store,
                               icon=":material/check:" if in_store else ":material/add:",
                               help="Add to your designs (rename it later in Library).",

@@ -1,6 +1,8 @@
 """Library: the session's designs (rename, reorder, delete, export/import) and the shared team library."""
 import streamlit as st
 
+from clothinggan.designs import MAX_NAME_CHARS
+from clothinggan.errors import ClothingGANError
 from clothinggan.store import LatentStore
 from clothinggan.ui import page, resources, state, team, widgets
 
@@ -8,11 +10,16 @@ IMPORTED_KEY = "imported_files"
 
 
 def rename(store, design_id: str, key: str) -> None:
+    if design_id not in store:
+        return
+    old = store.get(design_id).name
     new = st.session_state.get(key, "").strip()
-    if new and design_id in store and new != store.get(design_id).name:
-        st.session_state[key] = store.rename(design_id, new).name  # may gain a " (2)" suffix
-    elif design_id in store:
-        st.session_state[key] = store.get(design_id).name  # an empty name is refused: show the old one
+    st.session_state[key] = old  # an empty or refused name: show the old one again
+    if new and new != old:
+        try:
+            st.session_state[key] = store.rename(design_id, new).name  # may gain a " (2)" suffix
+        except ClothingGANError as exc:
+            state.flash(widgets.one_sentence(exc), "error")
 
 
 def move(store, design_id: str, index: int) -> None:
@@ -51,7 +58,7 @@ with widgets.guard():
                         if key not in st.session_state:
                             st.session_state[key] = d.name
                         st.text_input("Name", key=key, on_change=rename, args=(store, design_id, key),
-                                      label_visibility="collapsed")
+                                      max_chars=MAX_NAME_CHARS, label_visibility="collapsed")
                         b = st.columns(5)
                         b[0].button("", key=f"up_{design_id}", icon=":material/arrow_upward:", help="Move up",
                                     disabled=pos == 0, on_click=move, args=(store, design_id, pos - 1))
@@ -73,14 +80,20 @@ with widgets.guard():
                                disabled=not len(store), icon=":material/download:")
         with e2:
             up = st.file_uploader("Import designs (.npz)", type=["npz"], key="import_npz")
-            done = st.session_state.setdefault(IMPORTED_KEY, set())
-            if up is not None and up.file_id not in done:
-                done.add(up.file_id)
-                imported = LatentStore.from_npz_bytes(up.getvalue(), expected_model_id=G.fingerprint,
-                                                      expected_shape=(G.num_ws, G.w_dim))
-                added = store.merge(imported)
-                state.flash(f"Imported {len(added)} design(s) from {up.name}.")
-                st.rerun()
+            refused = st.session_state.setdefault(IMPORTED_KEY, {})  # file id -> why it was refused, or None
+            if up is not None and up.file_id not in refused:
+                try:
+                    imported = LatentStore.from_npz_bytes(up.getvalue(), expected_model_id=G.fingerprint,
+                                                          expected_shape=(G.num_ws, G.w_dim))
+                    added = store.merge(imported)
+                except ClothingGANError as exc:  # said here, and the rest of the page still draws
+                    refused[up.file_id] = widgets.one_sentence(exc)
+                else:
+                    refused[up.file_id] = None
+                    state.flash(f"Imported {len(added)} design(s) from {up.name}.")
+                    st.rerun()
+            if up is not None and refused.get(up.file_id):
+                st.error(refused[up.file_id])
 
     with team_tab:
         team.team_library(G, store)

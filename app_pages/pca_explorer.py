@@ -6,7 +6,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from clothinggan.animation import direction_walk_ws
-from clothinggan.directions import component_strip, direction_from_component, project, save_user_direction
+from clothinggan.directions import (MAX_DIRECTION_NAME_CHARS, component_strip, direction_from_component, project,
+                                    save_user_direction)
 from clothinggan.designs import Design
 from clothinggan.ui import animate, page, resources, widgets
 
@@ -65,7 +66,8 @@ with widgets.guard():
     with st.form("name_component", border=True):
         st.markdown(f"**Name PC {i}** so it becomes a slider on Attribute edit (layers {span[0]}–{span[1]}).")
         n1, n2 = st.columns([3, 1], vertical_alignment="bottom")
-        dir_name = n1.text_input("Name", key="pca_dir_name", placeholder="e.g. Sleeve length")
+        dir_name = n1.text_input("Name", key="pca_dir_name", placeholder="e.g. Sleeve length",
+                                 max_chars=MAX_DIRECTION_NAME_CHARS)
         if n2.form_submit_button("Save direction", icon=":material/save:"):
             if not dir_name.strip():
                 st.error("Give the direction a name first.")

@@ -71,7 +71,17 @@ with widgets.guard():
 
     st.divider()
     st.subheader("Mixing grid")
-    st.caption("Each cell has its row's structure and its column's style.")
+    # The grid mixes by the rule chosen above, each row in A's place and each column in B's.
+    if k is not None:
+        grid_rule, rule_text = {"k": k}, f"layers below {k} from its row, the rest from its column"
+    elif layers_from_b is not None:
+        grid_rule = {"weights": {"from B": 1.0}, "groups": {"from B": sorted(layers_from_b)}}
+        rule_text = f"layers {', '.join(map(str, sorted(layers_from_b))) or 'none'} from its column, the rest from its row"
+    else:
+        grid_rule = {"weights": {"structure": structure, "style": style}}
+        rule_text = (f"structure {structure:.0%} and style {style:.0%} of the way from its row to its column"
+                     if (structure, style) != (0.0, 1.0) else "its row's structure and its column's style")
+    st.caption(f"Each cell has {rule_text}, as the sliders and the mixing rule above say.")
     if len(store) < 2:
         widgets.empty_store("The mixing grid needs at least two of your designs.")
     else:
@@ -85,7 +95,7 @@ with widgets.guard():
         if rows and cols:
             r_designs = [store.get(i) for i in rows if i in store]
             c_designs = [store.get(i) for i in cols if i in store]
-            grid_ws = mixing_matrix_ws(r_designs, c_designs, k=k)
+            grid_ws = mixing_matrix_ws(r_designs, c_designs, **grid_rule)
             cells = resources.render(G, grid_ws.reshape(-1, G.num_ws, G.w_dim))
             heads_r = resources.render_designs(G, r_designs)
             heads_c = resources.render_designs(G, c_designs)

@@ -5,6 +5,8 @@ written and described here, in one place.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import math
 import time
@@ -18,6 +20,14 @@ from clothinggan.errors import LatentFormatError
 
 MAX_TEXT_CHARS = 64                # model ids and design ids
 MAX_NAME_CHARS = 200
+
+
+def fit_name(text: str, limit: int = MAX_NAME_CHARS) -> str:
+    """``text`` stripped and, past ``limit`` characters, cut with an ellipsis. For names made from
+    other names (an edit's summary of ten sliders, a "(2)" after a name already at the limit),
+    which must stay valid names; a name a person typed past the limit is refused instead."""
+    text = text.strip()
+    return text if len(text) <= limit else text[:max(limit - 1, 0)].rstrip() + "…"
 
 
 # -- Design ---------------------------------------------------------------------------------------
@@ -145,6 +155,12 @@ class Design:
     def __repr__(self) -> str:
         return (f"Design(name={self.name!r}, id={self.id[:8]}…, model_id={self.model_id!r}, "
                 f"shape={self.ws.shape}, {self.describe()})")
+
+    @functools.cached_property
+    def code_digest(self) -> bytes:
+        """A digest of the code alone (model and ws bits; not the name, id or history): a seed
+        generated again is a new Design with a new id, and this says it is the same garment."""
+        return hashlib.blake2b(self.model_id.encode() + self.ws.tobytes(), digest_size=16).digest()
 
     @property
     def num_ws(self) -> int:

@@ -35,6 +35,7 @@ FORMAT = "clothinggan-directions"
 FORMAT_VERSION = 1
 SIGMA_RANGE = (-5.0, 5.0)   # ±5σ already leaves the data; sliders need no more
 RAW_RANGE = (-20.0, 20.0)   # ClothingGAN's slider range for raw unit vectors
+MAX_DIRECTION_NAME_CHARS = 60  # a slider label: longer names crowd the Attribute edit page
 # The names ClothingGAN gave to the first components of its lookbook model (GANSpace file).
 CLOTHINGGAN_NAMES = {0: "Sleeve & Size", 1: "Dress - Jacket", 2: "Female Coat", 3: "Coat", 4: "Graphics",
                      5: "Dark", 6: "Less Cleavage"}
@@ -174,13 +175,13 @@ def apply_edits(ws: np.ndarray, edits: Sequence[Edit]) -> np.ndarray:
 
 def edit_design(design: Any, edits: Sequence[Edit], name: str | None = None) -> Any:
     """A new Design: ``design`` with edits applied, remembering which edits made it."""
-    from clothinggan.designs import Design, edit_provenance
+    from clothinggan.designs import Design, edit_provenance, fit_name
 
     num_ws = design.ws.shape[0]
     record = [{"name": d.name, "strength": float(s), "layers": list(d.layers(num_ws))} for d, s in edits]
     summary = ", ".join(f"{d.name} {float(s):+g}" for d, s in edits) or "no change"
     return Design(ws=apply_edits(design.ws, edits), model_id=design.model_id,
-                  name=name or f"{design.name} ({summary})",
+                  name=name or fit_name(f"{design.name} ({summary})"),
                   provenance=edit_provenance(design, record))
 
 
@@ -342,15 +343,26 @@ def load_directions(G: Any, models_dir: str | Path | None = None) -> list[NamedD
 
 def save_user_direction(G: Any, d: NamedDirection, overwrite: bool = False,
                         models_dir: str | Path | None = None) -> Path:
-    """Add (or with ``overwrite`` replace) a user direction of G's model; names must be unique."""
+    """Add (or with ``overwrite`` replace) a user direction of G's model.
+
+    Names are unique regardless of case ("darker" beside the model's "Darker" would be two sliders
+    that read the same) and at most ``MAX_DIRECTION_NAME_CHARS`` long: a name is a slider's label.
+    """
     d.check(G.w_dim, G.num_ws)
+    if len(d.name) > MAX_DIRECTION_NAME_CHARS:
+        raise ValueError(f"a direction's name is limited to {MAX_DIRECTION_NAME_CHARS} characters; "
+                         f"this one has {len(d.name)}")
+    key = d.name.casefold()
     shipped_path = shipped_directions_path(G, models_dir)
-    if shipped_path is not None and d.name in {x.name for x in read_directions_file(shipped_path)}:
-        raise ValueError(f"the model already ships a direction named {d.name!r}: choose another name")
+    shipped = [x.name for x in read_directions_file(shipped_path)] if shipped_path is not None else []
+    for taken in shipped:
+        if taken.casefold() == key:
+            raise ValueError(f"the model already ships a direction named {taken!r}: choose another name")
     existing = _user_directions(G)
-    if not overwrite and any(x.name == d.name for x in existing):
-        raise ValueError(f"a direction named {d.name!r} already exists")
-    kept = [x for x in existing if x.name != d.name]
+    clash = next((x.name for x in existing if x.name.casefold() == key), None)
+    if not overwrite and clash is not None:
+        raise ValueError(f"a direction named {clash!r} already exists")
+    kept = [x for x in existing if x.name.casefold() != key]
     if d.source == "model":  # a user's file holds user (or supervised) directions only
         d = NamedDirection(**{**_fields(d), "source": "user"})
     return write_directions_file(user_directions_path(G), kept + [d], G.fingerprint, G.w_dim, G.num_ws)

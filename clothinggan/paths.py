@@ -85,7 +85,7 @@ def checked_model_path(text: str) -> Path:
         raise ModelPathError(f"The app loads model files only from its model folders ({shown}); upload the file "
                               f"instead, or ask whoever runs the app to add its folder to {MODEL_DIRS_ENV}.")
     if path.suffix.lower() not in MODEL_SUFFIXES:
-        raise ModelPathError(f"{path.name} is not a model file: expected one of {', '.join(MODEL_SUFFIXES)}.")
+        raise ModelPathError(f"“{path.name}” is not a model file: expected one of {', '.join(MODEL_SUFFIXES)}.")
     if not path.is_file():
         raise ModelPathError(f"There is no model file at {path}.")
     return path

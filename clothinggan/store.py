@@ -14,7 +14,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from clothinggan.designs import Design, stack_ws
+from clothinggan.designs import MAX_NAME_CHARS, Design, fit_name, stack_ws
 from clothinggan.errors import LatentFormatError, ModelMismatchError
 from clothinggan.paths import write_atomic
 
@@ -25,6 +25,12 @@ MAX_STORE_BYTES = 256 * 2**20      # declared contents of one design file (10,00
 
 
 # -- LatentStore ----------------------------------------------------------------------------------
+def _suffixed(wanted: str, n: int) -> str:
+    """"wanted (n)", the name cut short where the suffix would take it past the length limit."""
+    suffix = f" ({n})"
+    return fit_name(wanted, MAX_NAME_CHARS - len(suffix)) + suffix
+
+
 def _unique_name(wanted: str, taken: set[str], hints: dict[str, int] | None = None) -> str:
     """``wanted``, or "wanted (2)", "wanted (3)", … whichever is free first.
 
@@ -34,13 +40,13 @@ def _unique_name(wanted: str, taken: set[str], hints: dict[str, int] | None = No
     if wanted not in taken:
         return wanted
     n = 2
-    if hints is not None and f"{wanted} (2)" in taken:
+    if hints is not None and _suffixed(wanted, 2) in taken:
         n = hints.get(wanted, 2)
-    while f"{wanted} ({n})" in taken:
+    while _suffixed(wanted, n) in taken:
         n += 1
     if hints is not None:
         hints[wanted] = n
-    return f"{wanted} ({n})"
+    return _suffixed(wanted, n)
 
 
 class LatentStore:
@@ -102,6 +108,15 @@ class LatentStore:
     def names(self) -> list[str]:
         with self._lock:
             return [self._by_id[i].name for i in self._order]
+
+    def same_code(self) -> dict[bytes, str]:
+        """``Design.code_digest`` → the id of the first held design with that code: tells whether a
+        design made again (the same seed, a new object) is already here."""
+        with self._lock:
+            held: dict[bytes, str] = {}
+            for design_id in self._order:
+                held.setdefault(self._by_id[design_id].code_digest, design_id)
+            return held
 
     def index(self, design_id: str) -> int:
         """Position of a design in the store's order."""
@@ -172,6 +187,9 @@ class LatentStore:
         """Give a design a new name (made unique if taken); returns the renamed design."""
         if not isinstance(name, str) or not name.strip():
             raise ValueError("a design's name cannot be empty")
+        if len(name.strip()) > MAX_NAME_CHARS:  # refused before anything changes
+            raise LatentFormatError(f"A design's name is limited to {MAX_NAME_CHARS} characters; "
+                                    f"this one has {len(name.strip())}.")
         with self._lock:
             old = self.get(design_id)
             self._names.discard(old.name)

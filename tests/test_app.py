@@ -123,6 +123,20 @@ def test_full_flow(app: AppTest) -> None:
     assert n == 7
 
 
+def test_a_seed_generated_again_shows_as_already_added(app: AppTest) -> None:
+    generate(app, "0, 1")
+    app.button(key="add_all").click().run()
+    assert len(store_of(app)) == 2
+    generate(app, "0-2")  # new objects for seeds 0 and 1: the same garments
+    ok(app)
+    cards = [b for b in app.button if b.key and b.key.startswith("add_") and b.key != "add_all"]
+    assert [(b.label, b.disabled) for b in cards] == [("Added", True), ("Added", True), ("Add", False)]
+    app.button(key="add_all").click().run()
+    assert [d.name for d in store_of(app)] == ["seed 0", "seed 1", "seed 2"]  # no "seed 0 (2)"
+    app.button(key="add_all").click().run()
+    assert len(store_of(app)) == 3 and any("already" in s.value for s in [*app.success, *app.info])
+
+
 def test_bad_seed_shows_one_error(app: AppTest) -> None:
     generate(app, "5-oops")
     assert not app.exception
@@ -174,6 +188,28 @@ def test_refused_model_keeps_current(app: AppTest, tmp_path) -> None:
     assert not app.exception
     assert any("current one stays" in e.value for e in app.sidebar.error)
     assert app.session_state["model_spec"] == spec
+
+
+def test_uploaded_models_go_by_their_names_and_refused_ones_are_not_kept(app: AppTest, tmp_path,
+                                                                        tiny_model) -> None:
+    spec = app.session_state["model_spec"]
+    app.radio(key="model_source").set_value("Upload").run()
+    app.file_uploader(key="model_upload").set_value(("random.pt", b"\x80\x02junk" * 100, "application/octet-stream"))
+    app.run()
+    app.button(key="model_upload_load").click().run()
+    assert not app.exception and app.session_state["model_spec"] == spec
+    [error] = [e.value for e in app.sidebar.error]
+    assert "random.pt" in error and "uploaded_models" not in error, error
+    uploads = tmp_path / "cache" / "uploaded_models"
+    assert not [f for f in uploads.rglob("*") if f.is_file()]  # a refused upload is deleted
+
+    app.file_uploader(key="model_upload").set_value(("lookbook v2.safetensors", tiny_model.read_bytes(),
+                                                     "application/octet-stream"))
+    app.run()
+    app.button(key="model_upload_load").click().run()
+    assert not app.exception
+    assert [f.name for f in uploads.rglob("*") if f.is_file()] == ["lookbook_v2.safetensors"]
+    assert any("lookbook_v2" in m.value for m in app.sidebar.markdown)
 
 
 def test_switching_models_keeps_stores_apart(app: AppTest, tmp_path) -> None:
@@ -246,6 +282,9 @@ def test_import_npz_round_trip_and_wrong_model(app: AppTest, tmp_path) -> None:
     assert not app.exception
     assert len(app.error) == 1 and "model" in app.error[0].value
     assert len(store_of(app)) == 3
+    assert app.text_input(key="lib_q")  # the team library tab still draws beside the refusal
+    app.run()
+    assert len(app.error) == 1 and len(store_of(app)) == 3  # said while the file stays, imported once
 
 
 def test_refine_with_progress(app: AppTest) -> None:
@@ -294,6 +333,36 @@ def test_edit_reset_returns_sliders_to_default(app: AppTest) -> None:
     ok(app)
     assert not app.warning or all("placeholder" in w.value for w in app.warning)
     assert next(s for s in app.slider if s.label == "Length").value == 0.0
+
+
+def test_reset_gives_the_sliders_new_identities(app: AppTest) -> None:
+    """A browser keeps showing a slider's old position, and sends it back with the next slider moved,
+    unless the reset slider is a new widget: it must come back under a new id, at its default."""
+    edit_with_a_named_direction(app, "Length")
+    before = next(s for s in app.slider if s.label == "Length")
+    before.set_value(1.5).run()
+    app.button(key="edit_reset").click().run()
+    ok(app)
+    after = next(s for s in app.slider if s.label == "Length")
+    assert after.id != before.id and after.value == 0.0
+    assert app.button(key="edit_save").disabled
+
+
+def test_long_names_in_the_library_stay_valid_names(app: AppTest) -> None:
+    """A 300-character rename, and the same long name given to a second design (whose " (2)"
+    went past the limit): both crashed the page and blanked the sidebar's name."""
+    generate(app, "0, 1")
+    app.button(key="add_all").click().run()
+    app.text_input(key="author").set_value("Ada")
+    app.switch_page("app_pages/library.py").run()
+    first, second = store_of(app).ids()
+    app.text_input(key=f"name_{first}").set_value("x" * 300).run()   # the box holds 200, as a browser's does
+    app.text_input(key=f"name_{second}").set_value("x" * 200).run()
+    ok(app)
+    names = [store_of(app).get(i).name for i in (first, second)]
+    assert names[0] == "x" * 200 and names[1].endswith("… (2)") and len(names[1]) == 200
+    assert app.text_input(key=f"name_{second}").value == names[1]
+    assert app.text_input(key="author").value == "Ada"  # nothing else on the page is lost
 
 
 def test_layer_ranges_show_on_request_and_stay_when_hidden(app: AppTest) -> None:

@@ -30,3 +30,27 @@ def test_from_a_seed_uses_the_variety_last_used_on_generate(app, tiny_model) -> 
     # Back on Generate, the slider shows the variety in use, not its first default.
     app.switch_page("app_pages/generate.py").run()
     assert app.slider(key="psi").value == 1.0
+
+
+def test_the_mixing_grid_mixes_by_the_rule_chosen_above(app, monkeypatch) -> None:
+    """It used the default structure/style split whatever the sliders and the mixing rule said."""
+    from clothinggan import mixing
+
+    calls: list[np.ndarray] = []
+    real = mixing.mixing_matrix_ws
+    monkeypatch.setattr(mixing, "mixing_matrix_ws", lambda *a, **kw: calls.append(real(*a, **kw)) or calls[-1])
+    app.text_input(key="seeds_text").set_value("0, 1")
+    app.button(key="FormSubmitter:generate_form-Generate").click().run()
+    app.button(key="add_all").click().run()
+    app.switch_page("app_pages/style_mix.py").run()
+    a, b = list(store_of(app))
+    app.radio(key="mix_mode").set_value("Pick layers from B").run()
+    app.multiselect(key="mix_layers").set_value([0]).run()
+    ok(app)
+    cell = calls[-1][0, 1]  # row a, column b: layer 0 from b, the rest from a
+    np.testing.assert_array_equal(cell[0], b.ws[0])
+    np.testing.assert_array_equal(cell[1:], a.ws[1:])
+    assert any("layers 0 from its column" in c.value for c in app.caption)
+    app.radio(key="mix_mode").set_value("Structure / style sliders").run()
+    app.slider(key="mix_style").set_value(0.0).run()   # neither structure nor style from B
+    np.testing.assert_array_equal(calls[-1][0, 1], a.ws)

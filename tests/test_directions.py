@@ -306,6 +306,38 @@ def test_edit_design_records_provenance(G) -> None:
     assert edited.model_id == design.model_id and edited.id != design.id
 
 
+def test_an_edits_automatic_name_stays_a_valid_name(G) -> None:
+    """Ten sliders on a long-named design used to make a name past the limit: a traceback in the app."""
+    from clothinggan.designs import MAX_NAME_CHARS
+    from clothinggan.directions import edit_design
+
+    latents = pytest.importorskip("clothinggan.latents")
+    design = latents.Design.from_seed(G, 3, 0.7).with_name("x" * MAX_NAME_CHARS)
+    edits = [(NamedDirection(f"Direction number {i}", np.ones(W_DIM), unit="raw"), 0.3) for i in range(10)]
+    edited = edit_design(design, edits)
+    assert len(edited.name) == MAX_NAME_CHARS and edited.name.endswith("…")
+    assert len(edited.provenance["edits"]) == 10  # the record keeps every edit
+    assert edit_design(design, edits[:1], name="short").name == "short"
+
+
+def test_user_direction_names_are_short_and_unique_regardless_of_case(G, tmp_path) -> None:
+    from clothinggan.directions import MAX_DIRECTION_NAME_CHARS
+
+    write_directions_file(tmp_path / "fashion64.directions.json", [NamedDirection("Darker", np.ones(W_DIM))],
+                          G.fingerprint, W_DIM, NUM_WS)
+    with pytest.raises(ValueError, match="ships a direction named 'Darker'"):
+        save_user_direction(G, NamedDirection("darker", np.ones(W_DIM)), models_dir=tmp_path)
+    save_user_direction(G, NamedDirection("Hem", np.ones(W_DIM)), models_dir=tmp_path)
+    with pytest.raises(ValueError, match="'Hem' already exists"):
+        save_user_direction(G, NamedDirection("HEM", np.ones(W_DIM)), models_dir=tmp_path)
+    save_user_direction(G, NamedDirection("HEM", -np.ones(W_DIM)), overwrite=True, models_dir=tmp_path)
+    assert [d.name for d in load_directions(G, models_dir=tmp_path)] == ["Darker", "HEM"]  # replaced, not added
+    with pytest.raises(ValueError, match="limited to"):
+        save_user_direction(G, NamedDirection("x" * (MAX_DIRECTION_NAME_CHARS + 1), np.ones(W_DIM)),
+                            models_dir=tmp_path)
+    assert len(load_directions(G, models_dir=tmp_path)) == 2
+
+
 # -- JSON files ----------------------------------------------------------------------------------
 def test_user_directions_round_trip_through_json(G) -> None:
     d1 = direction_from_component(tiny_components(), 0, "Sleeve length", 0, 4, default_strength=1.0, source="user")

@@ -181,6 +181,22 @@ def test_store_names_order_and_editing():
     assert len(store) == 0 and store.model_id == "m1"
 
 
+def test_store_names_stay_within_the_limit():
+    """A "(2)" after a name at the limit, and a rename past it: refused or cut, never a broken store."""
+    from clothinggan.designs import MAX_NAME_CHARS
+
+    store = LatentStore()
+    long = "n" * MAX_NAME_CHARS
+    first, second, third = (store.add(design(i, name=long)) for i in range(3))
+    assert first.name == long
+    assert second.name.endswith("… (2)") and third.name.endswith("… (3)")
+    assert all(len(d.name) <= MAX_NAME_CHARS for d in store)
+    assert store.rename(first.id, long).name == long  # its own name is free to take again
+    with pytest.raises(LatentFormatError, match="limited to"):
+        store.rename(first.id, "x" * (MAX_NAME_CHARS + 1))
+    assert store.get(first.id).name == long and store.add(design(9, name=long)).name.endswith("… (4)")
+
+
 def test_store_refuses_other_model_and_shape():
     store = LatentStore(model_id="m1")
     store.add(design(0))

@@ -7,6 +7,7 @@ only its new designs, in one batched call.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import os
@@ -281,13 +282,23 @@ def scatter_samples(_G: cg.Generator, fingerprint: str, n: int = SCATTER_SAMPLES
 
 # -- uploaded models and the design library ------------------------------------------------------------
 def save_uploaded_model(data: bytes, filename: str) -> Path:
-    """Keep an uploaded checkpoint as a file named by its hash, so one upload is loaded (and cached) once."""
-    suffix = "".join(Path(filename).suffixes[-1:]).lower() or ".bin"
+    """Keep an uploaded checkpoint in a folder named by its hash (one upload is loaded and cached
+    once), under the name it was uploaded as, which the sidebar shows as the model's name."""
+    name = Path(filename).name
+    suffix = Path(name).suffix.lower() or ".bin"
+    stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(name).stem).strip("_")[:80] or "model"
     digest = hashlib.sha256(data).hexdigest()[:20]
-    path = cache_dir("uploaded_models") / f"{digest}{suffix}"
+    path = cache_dir("uploaded_models", digest) / f"{stem}{suffix}"
     if not path.is_file():
         write_atomic(path, data)
     return path
+
+
+def forget_uploaded_model(path: Path) -> None:
+    """Delete a refused upload: it is never loaded again, and may be hundreds of MB."""
+    path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        path.parent.rmdir()
 
 
 def library_url() -> str | None:

@@ -21,17 +21,20 @@ def current_model() -> cg.Generator:
     return resources.load_model(state.model_spec())
 
 
-def _switch(spec: str) -> None:
-    """Load ``spec``; on success make it the session's model and rerun, else explain and keep the old one."""
+def _switch(spec: str, shown: str | None = None) -> bool:
+    """Load ``spec``; on success make it the session's model and rerun, else explain and keep the old
+    one (returns False). ``shown`` names the file in messages instead of ``spec`` (an upload's name,
+    not where the server keeps it)."""
     try:
         G = resources.load_model(spec)
     except ClothingGANError as exc:
-        st.error(f"That model could not be loaded, so the current one stays. {widgets.one_sentence(exc)}")
-        return
+        reason = widgets.one_sentence(exc).replace(spec, shown) if shown else widgets.one_sentence(exc)
+        st.error(f"That model could not be loaded, so the current one stays. {reason}")
+        return False
     except Exception as exc:  # noqa: BLE001 - a broken file must not take the app down
         widgets.log.exception("model load failed")
         st.error(f"That file could not be loaded as a model ({type(exc).__name__}), so the current one stays.")
-        return
+        return False
     state.set_model_spec(spec)
     state.flash(f"Now using {G.name}.")
     st.rerun()
@@ -83,7 +86,9 @@ def model_picker(G: cg.Generator) -> None:
                                   help=f".safetensors, rosinality .pt or NVlabs .pkl, up to {MODEL_UPLOAD_MB} MB. "
                                        "Pickles are read safely: no code in them is run.")
             if up is not None and st.button("Load uploaded model", key="model_upload_load"):
-                _switch(str(resources.save_uploaded_model(up.getvalue(), up.name)))
+                saved = resources.save_uploaded_model(up.getvalue(), up.name)
+                if not _switch(str(saved), shown=up.name):
+                    resources.forget_uploaded_model(saved)
         else:
             _zoo_picker()
 
