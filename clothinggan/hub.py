@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import socket
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +92,29 @@ def hub_cache_dir() -> Path:
     return Path(home).expanduser() / "hub"
 
 
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+
+
+def unreachable(url: str, timeout: float = 3.0) -> bool:
+    """True when ``url``'s host cannot even be connected to (no DNS, no route, refused).
+
+    huggingface_hub retries such a failure five times with back-off, about half a minute, before it
+    gives up or falls back to its cache; a model picker that hangs that long offline looks broken.
+    Behind a proxy only the proxy can tell, so there this says reachable and lets the hub try.
+    """
+    if any(os.environ.get(name) for name in PROXY_VARIABLES):
+        return False
+    parts = urllib.parse.urlsplit(url)
+    if not parts.hostname:
+        return False
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            return False
+    except (OSError, ValueError):
+        return True
+
+
 # -- progress ----------------------------------------------------------------------------------------
 def _bar_class(progress: Progress | None, max_bytes: int | None, ref: HubFile) -> type:
     """A tqdm class for hf_hub_download that enforces ``max_bytes`` and reports to ``progress``.
@@ -139,7 +163,7 @@ def download(spec: str | HubFile, progress: Progress | None = None, max_bytes: i
     except ImportError:
         raise DownloadError(f"Loading {ref} needs the huggingface_hub package (pip install huggingface-hub).") from None
     kwargs: dict[str, Any] = dict(repo_type=ref.repo_type, revision=ref.revision, cache_dir=str(hub_cache_dir()),
-                                  endpoint=endpoint(), local_files_only=offline(),
+                                  endpoint=endpoint(), local_files_only=offline() or unreachable(endpoint()),
                                   library_name="clothinggan")
     if "tqdm_class" in inspect.signature(huggingface_hub.hf_hub_download).parameters:
         kwargs["tqdm_class"] = _bar_class(progress, max_bytes, ref)

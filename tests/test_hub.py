@@ -221,12 +221,20 @@ def test_offline_with_cache_loads_without_requests(files: dict[str, Path], monke
     assert FakeHub.log == []
 
 
-def test_unreachable_hub(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_hub_fails_at_once_or_uses_the_cache(files: dict[str, Path],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """No network: one connection attempt, not huggingface_hub's half a minute of retries."""
+    slept: list[float] = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    cg.load_generator(f"hf://{REPO}/tiny.safetensors")          # online once: now cached
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens: refused at once
-    monkeypatch.setattr(time, "sleep", lambda s: None)       # skip huggingface_hub's retry back-off
+    assert same_images(cg.load_generator(f"hf://{REPO}/tiny.safetensors"), cg.load_generator(files["main"]))
     with pytest.raises(DownloadError, match="could not be reached.*network") as info:
-        cg.load_generator(f"hf://{REPO}/tiny.safetensors")
+        cg.load_generator(f"hf://{REPO}/other.safetensors")
     assert "\n" not in str(info.value)
+    assert slept == []  # no retry back-off
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # behind a proxy the hub itself is asked
+    assert not hub.unreachable("http://127.0.0.1:9")
 
 
 # -- zoo entries on the hub ----------------------------------------------------------------------------
