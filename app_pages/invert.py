@@ -1,16 +1,13 @@
 """Upload & edit: find a photographed garment in the model (a fast guess, then optional refinement)."""
-import time
-
 import streamlit as st
 
-from clothinggan.errors import ImageInputError
+from clothinggan.errors import ClothingGANError, ImageInputError
 from clothinggan.invert import DEFAULT_REFINE_STEPS, invert
 from clothinggan.uploads import MAX_UPLOAD_BYTES, frame_upload, read_upload
-from clothinggan.ui import page, resources, widgets
+from clothinggan.ui import crop as crop_controls
+from clothinggan.ui import page, refinement, resources, widgets
 
 RESULT_KEY = "invert_result"
-REFINING_KEY = "invert_refining"  # True while a refinement runs; Stop's new run waits for its result
-STOP_WAIT_S = 180
 
 with widgets.guard():
     G, store = page.header("Upload & edit")
@@ -20,30 +17,37 @@ with widgets.guard():
                           max_upload_size=max(1, MAX_UPLOAD_BYTES // 2**20),
                           help=f"JPEG, PNG or WebP, up to {MAX_UPLOAD_BYTES // 2**20} MB.")
     if up is None:
+        refinement.cancel()
         st.session_state.pop(RESULT_KEY, None)
         st.info("Upload a photo to start.", icon=":material/upload:")
         st.stop()
     try:
         photo = read_upload(up.getvalue(), up.name)
     except ImageInputError as exc:
+        refinement.cancel()
         st.session_state.pop(RESULT_KEY, None)
         st.error(widgets.one_sentence(exc))
         st.stop()
+
+    job = refinement.current()
+    if job is not None and (job.file_id, job.model_id) != (up.file_id, G.fingerprint):
+        refinement.cancel()  # refining a photo or a model that is no longer on screen
+    finished = refinement.collect()
+    if finished is not None and finished.design is not None:
+        st.session_state[RESULT_KEY] = (finished.file_id, finished.design, finished.label)
+    refining = refinement.running() is not None
 
     left, mid, right = st.columns([2, 2, 2], gap="large")
     with left:
         st.subheader("Framing")
         preview_slot = st.empty()  # the framed picture goes above the crop sliders that shape it
-        h = st.slider("Keep from left to right", 0.0, 1.0, (0.0, 1.0), 0.01, key="crop_h")
-        v = st.slider("Keep from top to bottom", 0.0, 1.0, (0.0, 1.0), 0.01, key="crop_v")
-        crop = (h[0], v[0], h[1], v[1])
-        crop = None if crop == (0.0, 0.0, 1.0, 1.0) else crop
+        crop = crop_controls.crop_sliders()
         framed = frame_upload(photo, G.resolution, crop)
         widgets.show_image(framed, f"What the model sees ({G.resolution}×{G.resolution} px)", widgets.THUMB_PX,
                            where=preview_slot)
     with mid:
         st.subheader("Find it")
-        if st.button("Find this garment in the model", key="invert_fast", type="primary",
+        if st.button("Find this garment in the model", key="invert_fast", type="primary", disabled=refining,
                      icon=":material/search:", help="A fast guess (about a second)."):
             design = invert(G, photo, steps=0, crop=crop, filename=up.name)
             st.session_state[RESULT_KEY] = (up.file_id, design, "fast guess")
@@ -52,45 +56,18 @@ with widgets.guard():
         steps = st.slider("Refinement steps", 10, 1000, default_steps, 10, key="invert_steps",
                           help="More steps fit the photo more closely but take longer; you can stop at any time "
                                "and keep the best result so far.")
-        if st.button("Refine", key="invert_refine", icon=":material/auto_fix_high:"):
-            st.button("Stop", key="invert_stop", icon=":material/stop:",
-                      help="Stops refining and keeps the best result so far.")
-            bar = st.progress(0.0, text="Refining…")
-            preview = st.empty()
-            interrupted: list[BaseException] = []
-
-            def progress(step, total, previews=None):
-                # A click on Stop asks Streamlit to rerun, which surfaces here as an exception:
-                # stop the optimisation cleanly, keep its best result, then let the rerun happen.
-                try:
-                    bar.progress(min(step / max(total, 1), 1.0), text=f"Refining… step {step} of {total}")
-                    if previews:
-                        widgets.show_image(previews[-1], f"Step {step}", widgets.THUMB_PX, where=preview)
-                except BaseException as exc:  # noqa: BLE001 - re-raised below, after saving the result
-                    interrupted.append(exc)
-                    return False
-                return True
-
-            st.session_state[REFINING_KEY] = True
-            try:
-                design = invert(G, photo, steps=int(steps), crop=crop, filename=up.name, progress=progress)
-                label = f"refined, {design.provenance.get('steps', steps)} steps"
-                st.session_state[RESULT_KEY] = (up.file_id, design, label + (" (stopped)" if interrupted else ""))
-            finally:
-                st.session_state[REFINING_KEY] = False
-            if interrupted:
-                raise interrupted[0]
-            bar.empty()
-            preview.empty()
+        if st.button("Refine", key="invert_refine", icon=":material/auto_fix_high:", disabled=refining):
+            refinement.start(G, photo, steps=int(steps), crop=crop, filename=up.name, file_id=up.file_id)
+            st.rerun()  # draw the page again as it is while refining: Find and Refine disabled, Stop shown
+        if refining:
+            refinement.progress_panel()
+        elif finished is not None and finished.error is not None:
+            err = finished.error
+            st.error(widgets.one_sentence(err) if isinstance(err, ClothingGANError)
+                     else "Refinement failed on our side; the result before it is kept. Try again.")
 
     with right:
         st.subheader("Result")
-        if st.session_state.get(REFINING_KEY):
-            # Stop starts a new run while the old one finishes its current steps: wait for its best result.
-            with st.spinner("Stopping after the current steps and keeping the best result so far…"):
-                deadline = time.monotonic() + STOP_WAIT_S
-                while st.session_state.get(REFINING_KEY) and time.monotonic() < deadline:
-                    time.sleep(0.25)
         result = st.session_state.get(RESULT_KEY)
         if result is None or result[0] != up.file_id or result[1].model_id != G.fingerprint:
             st.info("Press “Find this garment in the model”.", icon=":material/search:")

@@ -28,6 +28,7 @@ PREVIEW_EVERY = 10
 CLASSIFIER_SIZE = 64
 
 ProgressFn = Callable[[int, int, list[Image.Image]], "bool | None"]
+StopFn = Callable[[], bool]
 EncoderSpec = Literal["auto"] | str | Path | Encoder | None | bool
 
 
@@ -97,7 +98,7 @@ def invert(G: Any, image: Image.Image, *, steps: int = 0, w_steps: int | None = 
            encoder: EncoderSpec = "auto", progress: ProgressFn | None = None, name: str | None = None,
            perceptual_weight: float = LossWeights.perceptual, seed: int = 0, filename: str | None = None,
            crop: tuple[float, float, float, float] | None = None,
-           classifier: Any | None | str = "auto") -> "Design":
+           classifier: Any | None | str = "auto", stop: StopFn | None = None) -> "Design":
     """Invert a garment photo into a Design of G.
 
     steps:      refinement steps after the starting guess (0: the encoder's guess only, fast).
@@ -112,6 +113,8 @@ def invert(G: Any, image: Image.Image, *, steps: int = 0, w_steps: int | None = 
     seed:       seeds the latent noise of early refinement; the same inputs and seed give the same design.
     filename, crop: where the photo came from (kept in provenance) and an optional crop in fractions.
     classifier: "auto" (the garment classifier when available), an object with ``features``, or None.
+    stop:       asked before every refinement step; True ends refinement there and keeps the best latent
+                so far. A Stop button on another thread needs this: ``progress`` only runs every few steps.
     """
     from clothinggan.designs import Design
     from clothinggan.uploads import frame_upload
@@ -126,7 +129,8 @@ def invert(G: Any, image: Image.Image, *, steps: int = 0, w_steps: int | None = 
     if steps > 0:
         loss_fn = ReconstructionLoss(target, LossWeights(perceptual=perceptual_weight),
                                      resolve_classifier(classifier, G.device))
-        ws, steps_run = refine(G, ws, loss_fn, steps=steps, w_steps=w_steps, lr=lr, progress=progress, seed=seed)
+        ws, steps_run = refine(G, ws, loss_fn, steps=steps, w_steps=w_steps, lr=lr, progress=progress, seed=seed,
+                               stop=stop)
     filename = filename if filename is not None else Path(getattr(image, "filename", "") or "").name
     provenance = {"kind": "inverted", "filename": filename, "steps": steps_run, "encoder": enc is not None,
                   "seed": int(seed)}
@@ -136,18 +140,27 @@ def invert(G: Any, image: Image.Image, *, steps: int = 0, w_steps: int | None = 
 
 
 def refine(G: Any, ws0: torch.Tensor, loss_fn: ReconstructionLoss, *, steps: int, w_steps: int,
-           lr: float = 0.1, progress: ProgressFn | None = None, seed: int = 0) -> tuple[torch.Tensor, int]:
-    """Optimise the latent from ws0 (1, num_ws, w_dim); return the best ws seen and the steps run."""
+           lr: float = 0.1, progress: ProgressFn | None = None, seed: int = 0,
+           stop: StopFn | None = None) -> tuple[torch.Tensor, int]:
+    """Optimise the latent from ws0 (1, num_ws, w_dim); return the best ws seen and the steps run.
+
+    Ending early (``stop`` says so, or ``progress`` returns False) still scores the latest latent, so the
+    steps taken since the last preview count.
+    """
     w_avg = G.w_avg.detach().to(G.device, torch.float32)
     w_std = w_spread(G)
     noise_rng = torch.Generator(device="cpu").manual_seed(int(seed))
     u0 = ((ws0.detach().to(G.device) - w_avg) / w_std).float()  # optimise in units of W's spread
     shared = torch.zeros(1, 1, G.w_dim, device=G.device, requires_grad=True)
     best = _Best()
+    steps_run = steps
     with torch.enable_grad():
         opt = torch.optim.Adam([shared], lr=lr, betas=(0.9, 0.999))
         u_plus: torch.Tensor | None = None
         for step in range(steps):
+            if stop is not None and stop():
+                steps_run = step
+                break
             if step == w_steps:  # free every layer, starting where the shared phase ended
                 u_plus = (u0 + shared.detach()).clone().requires_grad_(True)
                 opt = torch.optim.Adam([u_plus], lr=lr, betas=(0.9, 0.999))
@@ -164,8 +177,10 @@ def refine(G: Any, ws0: torch.Tensor, loss_fn: ReconstructionLoss, *, steps: int
             opt.step()
             if progress is not None and ((step + 1) % PREVIEW_EVERY == 0 or step + 1 == steps):
                 if progress(step + 1, steps, to_pil(images.detach())) is False:
-                    return best.ws, step + 1
-    return _final(G, best, u if u_plus is None else u_plus, w_avg, w_std, loss_fn), steps
+                    steps_run = step + 1
+                    break
+    latest = (u0 + shared if u_plus is None else u_plus).detach()  # after the last optimiser step
+    return _final(G, best, latest, w_avg, w_std, loss_fn), steps_run
 
 
 def resolve_encoder(G: Any, spec: EncoderSpec) -> Encoder | None:

@@ -295,6 +295,9 @@ def test_refine_with_progress(app: AppTest) -> None:
     app.slider(key="invert_steps").set_value(10)
     app.button(key="invert_refine").click().run()
     ok(app)
+    assert app.session_state["invert_job"].wait(TIMEOUT)  # it refines beside the page; then a rerun shows it
+    app.run()
+    ok(app)
     result = app.session_state["invert_result"]
     assert result[1].provenance["kind"] == "inverted" and result[1].provenance["steps"] == 10
     app.button(key="invert_add").click().run()

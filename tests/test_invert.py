@@ -86,6 +86,24 @@ def test_progress_can_stop_early(G: Generator, target: Image.Image) -> None:
     assert psnr(G, design, target) > psnr(G, invert(G, target, encoder=None), target)
 
 
+def test_stop_is_asked_before_every_step_and_keeps_the_best(G: Generator, target: Image.Image) -> None:
+    asked: list[int] = []
+
+    def stop() -> bool:  # a Stop button pressed during the 11th step
+        asked.append(len(asked))
+        return len(asked) > 10
+
+    design = invert(G, target, steps=100, encoder=None, stop=stop)
+    assert len(asked) == 11 and design.provenance["steps"] == 10
+    assert psnr(G, design, target) > psnr(G, invert(G, target, encoder=None), target)
+
+
+def test_stop_before_the_first_step_keeps_the_start(G: Generator, target: Image.Image) -> None:
+    design = invert(G, target, steps=100, encoder=None, stop=lambda: True)
+    assert design.provenance["steps"] == 0
+    assert np.allclose(design.ws, invert(G, target, encoder=None).ws, atol=1e-6)
+
+
 def test_generator_is_never_modified(G: Generator, target: Image.Image) -> None:
     before = {k: v.clone() for k, v in G.net.state_dict().items()}
     invert(G, target, steps=5, encoder=None)
