@@ -28,18 +28,25 @@ def run_page() -> None:
 
     st.set_page_config(page_title="ClothingGAN", page_icon=":material/checkroom:", layout="wide")
 
-    page = st.navigation([
+    pages = [
         st.Page("app_pages/generate.py", title="Generate", icon=":material/auto_awesome:", default=True),
         st.Page("app_pages/style_mix.py", url_path="style-mix", title="Style mix", icon=":material/join_inner:"),
         st.Page("app_pages/attribute_edit.py", url_path="attribute-edit", title="Attribute edit", icon=":material/tune:"),
         st.Page("app_pages/pca_explorer.py", url_path="pca-explorer", title="PCA explorer", icon=":material/scatter_plot:"),
         st.Page("app_pages/invert.py", url_path="upload", title="Upload & edit", icon=":material/upload:"),
         st.Page("app_pages/library.py", url_path="library", title="Library", icon=":material/collections:"),
-    ])
+    ]
+    # Streamlit's own sidebar links carry no address parameters, so "Open in new tab" on one started
+    # an empty session: the links are drawn here instead, each with the session's token (?s=).
+    page = st.navigation(pages, position="hidden")
+    nav_slot = st.sidebar.container()  # filled once the sidebar has the session's name
 
     with widgets.guard():
         state.restore_session()  # a reload, a dropped connection or a restart finds this session's designs again
     G, summary_slot = sidebar.render()
+    with nav_slot:
+        for link in pages:
+            st.page_link(link, query_params=state.link_params(), width="stretch")
     if G is not None and not G.trained:
         st.warning("This is an untrained placeholder model: images are noise. Load a trained model in the "
                    "sidebar (Change model) to design real garments.", icon=":material/warning:")

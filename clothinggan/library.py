@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
-from sqlalchemy import (Column, Double, Index, LargeBinary, MetaData, String, Table, Text, create_engine, delete,
-                        event, func, insert, inspect, select, text, update)
+from sqlalchemy import (Column, Double, Index, Integer, LargeBinary, MetaData, String, Table, Text, create_engine,
+                        delete, event, func, insert, inspect, select, text, update)
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.exc import (ArgumentError, DBAPIError, IntegrityError, OperationalError, ProgrammingError,
+                            SQLAlchemyError)
 from sqlalchemy.pool import StaticPool
 
 from clothinggan import settings
@@ -64,10 +65,21 @@ drafts_table = Table(
     Column("token", String(64), primary_key=True),
     Column("data", LargeBinary, nullable=False),         # clothinggan.drafts.encode_session
     Column("updated", Double, nullable=False, index=True),
+    # Bumped by every write, which only lands on the revision its writer last saw (compare-and-swap):
+    # two tabs of one session never overwrite each other's designs. Older libraries get it at start.
+    Column("revision", Integer, nullable=False, server_default="0"),
 )
 DRAFT_MAX_AGE_S = 90 * 24 * 3600  # a draft nobody opened for 90 days is removed
 # Listings page through the most recently saved first; libraries made before this index get it at start.
 updated_index = Index("ix_designs_updated", designs_table.c.updated)
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A session draft as kept: its bytes and the revision a writer must name to replace them."""
+
+    data: bytes
+    revision: int
 
 
 class LibraryUnavailableError(ClothingGANError):
@@ -273,6 +285,7 @@ class DesignLibrary:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
                 metadata.create_all(conn)
                 updated_index.create(conn, checkfirst=True)
+                _add_draft_revision(conn)
             return
         try:
             metadata.create_all(self.engine)
@@ -284,6 +297,13 @@ class DesignLibrary:
             updated_index.create(self.engine, checkfirst=True)
         except (OperationalError, ProgrammingError):
             pass  # created by a concurrent opener; an index only speeds listings up
+        try:
+            with self._connection(transaction=True) as conn:
+                _add_draft_revision(conn)
+        except (OperationalError, ProgrammingError):
+            with self._connection() as conn:  # "duplicate column": a concurrent opener added it first
+                if not _has_draft_revision(conn):
+                    raise
 
     def _run(self, what: str, operation: Callable[[], T]) -> T:
         """Run one database operation; retry once if the connection was lost, then fail in one sentence."""
@@ -406,27 +426,36 @@ class DesignLibrary:
         return self._run("delete a design", run) > 0
 
     # -- session drafts -----------------------------------------------------------------------------
-    def save_draft(self, token: str, data: bytes) -> None:
-        """Keep a session's draft (``clothinggan.drafts`` bytes) under its token, replacing the last one."""
+    def save_draft(self, token: str, data: bytes, revision: int | None) -> int | None:
+        """Keep a session's draft (``clothinggan.drafts`` bytes) if the kept one is still at ``revision``.
+
+        revision: the revision this writer last read or wrote; None means "there is none yet".
+        Returns the new revision, or None when another writer (a second tab of the session, another
+        replica) got there first: nothing was written, read the draft again and merge.
+        """
         t = drafts_table
 
-        def run() -> None:
+        def run() -> int | None:
             now = time.time()
             with self._connection(transaction=True) as conn:
-                if conn.execute(update(t).where(t.c.token == token).values(data=data, updated=now)).rowcount == 0:
-                    conn.execute(insert(t).values(token=token, data=data, updated=now))
+                if revision is None:
+                    return 1 if _insert_draft(conn, token, data, now) else None
+                # One statement: the row's revision is checked and bumped under the row's write lock.
+                done = conn.execute(update(t).where((t.c.token == token) & (t.c.revision == revision))
+                                    .values(data=data, updated=now, revision=revision + 1)).rowcount
+                return revision + 1 if done == 1 else None
 
-        self._run("keep this session's designs", run)
+        return self._run("keep this session's designs", run)
 
-    def load_draft(self, token: str) -> bytes | None:
+    def load_draft(self, token: str) -> Draft | None:
         """The session draft kept under ``token`` (None if there is none); old drafts are removed first."""
         t = drafts_table
 
-        def run() -> bytes | None:
+        def run() -> Draft | None:
             with self._connection(transaction=True) as conn:
                 conn.execute(delete(t).where(t.c.updated < time.time() - DRAFT_MAX_AGE_S))
-                row = conn.execute(select(t.c.data).where(t.c.token == token)).first()
-            return None if row is None else bytes(row.data)
+                row = conn.execute(select(t.c.data, t.c.revision).where(t.c.token == token)).first()
+            return None if row is None else Draft(data=bytes(row.data), revision=int(row.revision))
 
         return self._run("restore this session's designs", run)
 
@@ -535,6 +564,37 @@ class DesignLibrary:
             except LatentFormatError as exc:
                 found[str(row.id)] = exc
         return found
+
+
+def _insert_draft(conn: Connection, token: str, data: bytes, now: float) -> bool:
+    """Insert a first draft under ``token``; False (and nothing written) if one is kept already."""
+    t = drafts_table
+    row = {"token": token, "data": data, "updated": now, "revision": 1}
+    dialect = conn.dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        # RETURNING, not rowcount: drivers disagree on the rowcount of an upsert.
+        stmt = dialect_insert(t).values(**row).on_conflict_do_nothing(index_elements=[t.c.token])
+        return conn.execute(stmt.returning(t.c.token)).first() is not None
+    try:
+        with conn.begin_nested():  # a savepoint: the duplicate key leaves the transaction usable
+            conn.execute(insert(t).values(**row))
+    except IntegrityError:
+        return False
+    return True
+
+
+def _has_draft_revision(conn: Connection) -> bool:
+    return "revision" in {c["name"] for c in inspect(conn).get_columns(drafts_table.name)}
+
+
+def _add_draft_revision(conn: Connection) -> None:
+    """Give a library made before drafts had revisions its ``revision`` column (0 for kept drafts)."""
+    if not _has_draft_revision(conn):
+        conn.execute(text(f"ALTER TABLE {drafts_table.name} ADD COLUMN revision INTEGER NOT NULL DEFAULT 0"))
 
 
 def _design_from_row(row: Any) -> Design:

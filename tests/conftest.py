@@ -9,7 +9,7 @@ import http.server
 import os
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 from pg_fixture import postgres_server, postgres_url  # noqa: F401 - fixtures for every module
@@ -26,6 +26,25 @@ def shared_dir() -> Path:
     """The shared folder (``CLOTHINGGAN_SHARED`` overrides ``<repo>/../shared``)."""
     override = os.environ.get("CLOTHINGGAN_SHARED")
     return Path(override) if override else REPO_ROOT.parent / "shared"
+
+
+def run_in_threads(work: Callable[[int], None], n: int) -> list[BaseException]:
+    """Run ``work(0) … work(n - 1)`` on n threads at once and return what they raised: an exception
+    in a thread is otherwise only printed, and the test would pass."""
+    errors: list[BaseException] = []
+
+    def run(k: int) -> None:
+        try:
+            work(k)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test, which asserts on it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
 
 
 @contextlib.contextmanager

@@ -157,8 +157,7 @@ def test_attribute_edit_animates_the_current_edit(app, tiny_model):
     app.button(key=f"add_{app.session_state['generated'][0].id}").click().run()
     app.switch_page("app_pages/attribute_edit.py").run()
     ok(app)
-    design = store_of(app).ids()[0]
-    slider = next(s for s in app.slider if s.key and s.key.startswith(f"edit_{design[:8]}_"))
+    slider = next(s for s in app.slider if s.label == "Longer")
     slider.set_value(slider.max).run()
     app.button(key="edit_anim_make").click().run()
     ok(app)

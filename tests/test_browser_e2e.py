@@ -92,6 +92,19 @@ def test_generate_add_edit_save_in_a_real_browser(app_url: str, shots: Path) -> 
         for _ in range(10):
             page.keyboard.press("ArrowRight")
         expect(save).to_be_enabled()
+        # Reset puts the slider back where the browser shows it, and a later move does not bring it back.
+        main.get_by_role("button", name="Reset sliders").click()
+        expect(save).to_be_disabled()
+        expect(main.get_by_role("slider").first).to_have_value("0")
+        main.get_by_role("slider").nth(1).focus()
+        page.keyboard.press("ArrowRight")
+        expect(save).to_be_enabled()
+        expect(main.get_by_role("slider").first).to_have_value("0")
+        expect(main.get_by_text("After:", exact=False)).not_to_contain_text(",")  # one edit, not two
+        slider = main.get_by_role("slider").first
+        slider.focus()
+        for _ in range(10):
+            page.keyboard.press("ArrowRight")
         page.screenshot(path=str(shots / "e2e-3-edit.png"), full_page=True)
         save.click()
         expect(page.locator("p", has_text="Your designs:").first).to_contain_text("2")

@@ -21,16 +21,18 @@ def store(model_id: str, n: int, num_ws: int = 4) -> LatentStore:
 def test_a_draft_round_trips_every_store_exactly(tmp_path):
     stores = {"m1": store("m1", 3), "m2": store("m2", 2, num_ws=6), "m3": LatentStore("m3")}
     back = drafts.decode_session(drafts.encode_session(stores))
-    assert set(back) == {"m1", "m2"}  # empty stores are not kept
+    assert set(back) == {"m1", "m2", "m3"}  # an empty store is kept: its model is not new to the session
     for model_id in back:
         assert list(back[model_id]) == list(stores[model_id])
     assert drafts.fingerprint(back) == drafts.fingerprint(stores)
     with DesignLibrary(f"sqlite:///{tmp_path / 'lib.sqlite'}") as lib:
         token = drafts.new_token()
         assert lib.load_draft(token) is None
-        lib.save_draft(token, b"first")
-        lib.save_draft(token, drafts.encode_session(stores))
-        assert drafts.fingerprint(drafts.decode_session(lib.load_draft(token))) == drafts.fingerprint(stores)
+        assert lib.save_draft(token, b"first", None) == 1
+        assert lib.save_draft(token, drafts.encode_session(stores), 1) == 2
+        kept = lib.load_draft(token)
+        assert kept.revision == 2
+        assert drafts.fingerprint(drafts.decode_session(kept.data)) == drafts.fingerprint(stores)
         assert len(lib) == 0  # drafts are not saved designs
 
 

@@ -18,6 +18,7 @@ from typing import Iterator
 import numpy as np
 import pytest
 from sqlalchemy import event, text
+from conftest import run_in_threads
 
 from clothinggan.errors import ClothingGANError, LatentFormatError
 from clothinggan.designs import Design
@@ -278,21 +279,13 @@ def test_in_memory_library_is_shared_between_threads():
 def test_pool_serves_streamlit_sized_thread_counts(library):
     """Every session's rerun runs in its own thread: many at once must neither fail nor queue out."""
     assert library.engine.pool.size() == POOL_SIZE
-    errors: list[BaseException] = []
 
     def work(k: int) -> None:
-        try:
-            for i in range(5):
-                library.save(design(100 * k + i, name=f"{k}-{i}"), author=f"u{k}")
-                library.search(author=f"u{k}", limit=5)
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-            errors.append(exc)
+        for i in range(5):
+            library.save(design(100 * k + i, name=f"{k}-{i}"), author=f"u{k}")
+            library.search(author=f"u{k}", limit=5)
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(24)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_in_threads(work, 24)
     assert not errors, errors
     assert len(library) == 120
 

@@ -28,6 +28,7 @@ FIRST_SEEDS = "0-7"  # the garments a first visit to Generate lands on (the serv
 SESSION_PARAM = "s"  # the page address's session token: a reload finds this session's designs again
 TOKEN_KEY = "session_token"
 BACKED_UP_KEY = "backed_up"  # drafts.fingerprint of what was last written
+SYNCED_KEY = "draft_synced"  # drafts.Synced: the draft's revision and designs this tab last read or wrote
 BACKUP_FAILED_KEY = "backup_failed"
 AUTHOR_KEY = "author"  # the sidebar's "Your name" box: who saves to the team library
 AUTHOR_PARAM = "author"  # ...also kept in the page address, so a reload or a bookmark remembers it
@@ -119,6 +120,12 @@ def _keep_param(name: str, value: str | None) -> None:
         del st.query_params[name]
 
 
+def link_params() -> dict[str, str]:
+    """The address parameters a link to another page keeps, so "Open in new tab" finds this session."""
+    params = {SESSION_PARAM: st.session_state.get(TOKEN_KEY), AUTHOR_PARAM: author()}
+    return {name: value for name, value in params.items() if value}
+
+
 def restore_session() -> None:
     """On a session's first run: take its token from the address and bring back that draft's designs."""
     if TOKEN_KEY in st.session_state:
@@ -130,14 +137,16 @@ def restore_session() -> None:
     if not drafts.is_token(token):
         return
     try:
-        data = resources.design_library(resources.library_url()).load_draft(token)
-        restored = drafts.decode_session(data) if data else {}
+        kept = resources.design_library(resources.library_url()).load_draft(token)
+        restored = drafts.decode_session(kept.data) if kept else {}
     except ClothingGANError as exc:
+        # Unknown revision: the next backup merges with whatever is kept instead of replacing it.
         log.warning("could not restore session draft: %s", exc)
         flash(f"Your designs from before the reload could not be brought back just now: {exc}", "warning")
         return
     for model_id, store in restored.items():
-        store_for(stores(), model_id).merge(store)
+        store_for(stores(), model_id).merge(store)  # an empty store too: its model is not new to this session
+    st.session_state[SYNCED_KEY] = drafts.Synced(kept.revision if kept else None, drafts.snapshot(restored))
     st.session_state[BACKED_UP_KEY] = drafts.fingerprint(stores())
     count = sum(len(s) for s in restored.values())
     if count:
@@ -145,13 +154,20 @@ def restore_session() -> None:
 
 
 def backup_session() -> None:
-    """After a run: if the designs changed, write this session's draft (one short query per change)."""
+    """After a run: if the designs changed, write this session's draft (one short query per change).
+
+    If another tab of the session wrote meanwhile, its changes are merged in and this tab runs
+    again to show them.
+    """
     now = drafts.fingerprint(stores())
     if now == st.session_state.get(BACKED_UP_KEY, ()):
         return
+    synced: drafts.Synced = st.session_state.get(SYNCED_KEY) or drafts.Synced()
+    if synced.revision is None and not drafts.has_designs(stores()):
+        return  # nothing kept and nothing to keep: a visit that made nothing writes nothing
     try:
-        resources.design_library(resources.library_url()).save_draft(st.session_state[TOKEN_KEY],
-                                                                      drafts.encode_session(stores()))
+        result = drafts.sync(resources.design_library(resources.library_url()), st.session_state[TOKEN_KEY],
+                             stores(), synced)
     except ClothingGANError as exc:
         log.warning("could not keep session draft: %s", exc)
         if not st.session_state.get(BACKUP_FAILED_KEY):
@@ -159,5 +175,22 @@ def backup_session() -> None:
             st.toast("Your designs could not be backed up on the server just now, so a reload would lose them; "
                      "they are safe in this tab. Export them from Library to be sure.", icon=":material/cloud_off:")
         return
-    st.session_state[BACKED_UP_KEY] = now
+    st.session_state[SYNCED_KEY] = result.synced
     st.session_state.pop(BACKUP_FAILED_KEY, None)
+    if result.merged is None:
+        st.session_state[BACKED_UP_KEY] = now
+        return
+    merged_now = drafts.fingerprint(result.merged)
+    st.session_state[BACKED_UP_KEY] = merged_now
+    if merged_now == now:
+        return  # the other tab's changes were the same as this tab's
+    stores().clear()
+    stores().update(result.merged)
+    flash(f"This session is open in another tab too; its changes are merged in here ({_changes(result)}).", "info")
+    st.rerun()  # the page was drawn before the merge: show the merged designs
+
+
+def _changes(result: drafts.SyncResult) -> str:
+    parts = [f"{n} design{'s' if n != 1 else ''} {what}" for n, what in
+             ((result.added, "added"), (result.removed, "deleted"), (result.renamed, "renamed")) if n]
+    return ", ".join(parts) or "designs moved"
