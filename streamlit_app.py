@@ -47,6 +47,7 @@ def run_page() -> None:
     with nav_slot:
         for link in pages:
             st.page_link(link, query_params=state.link_params(), width="stretch")
+        st.divider()  # as under Streamlit's own page list
     if G is not None and not G.trained:
         st.warning("This is an untrained placeholder model: images are noise. Load a trained model in the "
                    "sidebar (Change model) to design real garments.", icon=":material/warning:")
