@@ -245,6 +245,15 @@ def test_file_path_loads_only_from_the_model_folders(app: AppTest, tmp_path, tin
     assert app.session_state["model_spec"] == spec
 
 
+def test_a_file_that_is_not_a_model_is_named_as_typed(app: AppTest, tmp_path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[project]\n")
+    app.radio(key="model_source").set_value("File path").run()
+    app.text_input(key="model_path").set_value(str(tmp_path / "pyproject.toml")).run()
+    app.button(key="model_path_load").click().run()
+    [error] = app.sidebar.error
+    assert "“pyproject.toml” is not a model file" in error.value, error.value  # not "Pyproject.toml"
+
+
 def test_sidebar_shows_the_model_files_sha256(app: AppTest, tiny_model) -> None:
     from clothinggan.paths import file_sha256
 
@@ -390,6 +399,8 @@ def test_layer_ranges_show_on_request_and_stay_when_hidden(app: AppTest) -> None
 def test_user_direction_can_be_deleted(app: AppTest) -> None:
     edit_with_a_named_direction(app, "Hem")
     assert any(s.label == "Hem" for s in app.slider)
+    [ask] = [p for p in app.get("popover") if p.proto.popover.label == "Delete “Hem”"]  # one click only opens the question
+    assert [b.key for b in ask.button] == ["deldir_Hem"] and "shared" in ask.caption[0].value
     app.button(key="deldir_Hem").click().run()
     app.run()
     ok(app)
