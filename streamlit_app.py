@@ -42,6 +42,7 @@ def run_page() -> None:
     nav_slot = st.sidebar.container()  # filled once the sidebar has the session's name
 
     with widgets.guard():
+        state.restore_model()  # a reload stays on the model the session was using
         state.restore_session()  # a reload, a dropped connection or a restart finds this session's designs again
     G, summary_slot = sidebar.render()
     with nav_slot:

@@ -394,10 +394,12 @@ class DesignLibrary:
         author = author.strip() if isinstance(author, str) and author.strip() else None
         now = time.time()
         rows = []
-        for design in designs:
+        for i, design in enumerate(designs):
             if not isinstance(design, Design):
                 raise TypeError(f"the library saves Design objects, got {type(design).__name__}")
-            rows.append(_encode(design, author, now))
+            # A microsecond apart, first newest: listings (newest first) keep the order they were given
+            # in, where one shared time had left them in the order of their random ids.
+            rows.append(_encode(design, author, now - i * 1e-6))
         saved = self._run("save", lambda: self._save_rows(rows))
         return [LibraryEntry(id=r["id"], model_id=r["model_id"], name=r["name"],
                              shape=_parse_shape(r["shape"], r["id"]), provenance=json.loads(r["provenance"]),

@@ -211,6 +211,29 @@ def test_uploaded_models_go_by_their_names_and_refused_ones_are_not_kept(app: Ap
     assert [f.name for f in uploads.rglob("*") if f.is_file()] == ["lookbook_v2.safetensors"]
     assert any("lookbook_v2" in m.value for m in app.sidebar.markdown)
 
+    # A reload (a new session on the same address) stays on the uploaded model, with its designs.
+    generate(app, "3")
+    app.button(key="add_all").click().run()
+    spec = app.session_state["model_spec"]
+    assert app.query_params["model"] == spec and app.query_params["s"]
+    reloaded = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    reloaded.query_params.update({"s": app.query_params["s"], "model": spec})
+    reloaded.run()
+    ok(reloaded)
+    assert reloaded.session_state["model_spec"] == spec
+    assert any("lookbook_v2" in m.value for m in reloaded.sidebar.markdown)
+    assert [d.name for d in store_of(reloaded)] == ["seed 3"]
+
+
+def test_an_address_naming_a_model_outside_the_model_folders_is_refused(app_env) -> None:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["model"] = "/etc/passwd"
+    at.run()
+    assert not at.exception
+    assert at.session_state["model_spec"] != "/etc/passwd"
+    assert any("cannot be used here" in w.value for w in at.warning)
+    assert "model" not in at.query_params
+
 
 def test_switching_models_keeps_stores_apart(app: AppTest, tmp_path) -> None:
     generate(app, "0-1")

@@ -108,3 +108,21 @@ def test_a_library_that_is_down_is_one_message_and_the_session_keeps_its_designs
     assert not at.exception
     assert len(at.error) == 1 and "could not" in at.error[0].value
     assert store_of(at).ids() == [design.id]
+
+
+def test_your_copy_of_a_teammates_design_shows_as_loaded_and_save_all_keeps_the_order(app_env, tiny_model):
+    designs, _ = saved_designs(tiny_model, 5)
+    with DesignLibrary(app_env) as lib:
+        lib.save_many(designs, author="ana")
+        # One "Save all": listed in the order given, not in the order of the random ids.
+        assert [e.id for e in lib.search(author="ana", limit=None).entries] == [d.id for d in designs]
+    at = start("app_pages/library.py", author="bo")
+    at.button(key=f"lib_load_{designs[2].id}").click().run()
+    at.button(key="lib_save_all").click().run()   # saved as bo's own copy, under an id of its own
+    ok(at)
+    with DesignLibrary(app_env) as lib:
+        [copy] = lib.search(author="bo", limit=None).entries
+    assert copy.id != designs[2].id
+    assert at.button(key=f"lib_load_{copy.id}").disabled        # the same garment is in the session
+    assert at.button(key=f"lib_load_{copy.id}").label == "Loaded"
+    assert not at.button(key=f"lib_load_{designs[3].id}").disabled

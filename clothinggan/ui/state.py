@@ -9,7 +9,7 @@ import logging
 
 import streamlit as st
 
-from clothinggan import drafts, settings
+from clothinggan import drafts, hub, paths, settings
 from clothinggan.errors import ClothingGANError
 from clothinggan.store import LatentStore, store_for
 from clothinggan.ui import resources
@@ -32,6 +32,7 @@ SYNCED_KEY = "draft_synced"  # drafts.Synced: the draft's revision and designs t
 BACKUP_FAILED_KEY = "backup_failed"
 AUTHOR_KEY = "author"  # the sidebar's "Your name" box: who saves to the team library
 AUTHOR_PARAM = "author"  # ...also kept in the page address, so a reload or a bookmark remembers it
+MODEL_PARAM = "model"  # the session's model when it is not the built-in one: a reload stays on it
 
 
 def model_spec() -> str:
@@ -122,8 +123,30 @@ def _keep_param(name: str, value: str | None) -> None:
 
 def link_params() -> dict[str, str]:
     """The address parameters a link to another page keeps, so "Open in new tab" finds this session."""
-    params = {SESSION_PARAM: st.session_state.get(TOKEN_KEY), AUTHOR_PARAM: author()}
+    params = {SESSION_PARAM: st.session_state.get(TOKEN_KEY), AUTHOR_PARAM: author(), MODEL_PARAM: _model_param()}
     return {name: value for name, value in params.items() if value}
+
+
+def _model_param() -> str | None:
+    spec = model_spec()
+    return None if spec == default_spec() else spec
+
+
+def restore_model() -> None:
+    """Before the model loads: a new session takes the model its page address names (the one the
+    session used before a reload), checked as the sidebar's "File path" box checks a typed path;
+    then the address names the session's model on every run.
+
+    A model that is gone or broken is then the sidebar's usual "could not be loaded" with a way back.
+    """
+    wanted = st.query_params.get(MODEL_PARAM)
+    if MODEL_KEY not in st.session_state and wanted and wanted != default_spec():
+        try:
+            set_model_spec(wanted if hub.is_hub_spec(wanted) else str(paths.checked_model_path(wanted)))
+        except ClothingGANError as exc:
+            flash(f"The model named in this page's address cannot be used here, so the built-in one is: {exc}",
+                  "warning")
+    _keep_param(MODEL_PARAM, _model_param())
 
 
 def restore_session() -> None:

@@ -52,7 +52,7 @@ def _pager(total: int, pages: int) -> None:
 
 
 def _card(G, store: LatentStore, library: DesignLibrary, entry: LibraryEntry, saved: Design | Exception | None,
-          picture) -> None:
+          picture, held: dict[bytes, str]) -> None:
     with st.container(border=True):
         if isinstance(saved, Exception):
             st.caption(widgets.one_sentence(saved))  # one damaged row must not hide the others
@@ -66,7 +66,8 @@ def _card(G, store: LatentStore, library: DesignLibrary, entry: LibraryEntry, sa
         st.caption(f"{entry.describe()}  \nby {entry.author or 'anonymous'} · "
                    f"{time.strftime('%d %b %Y %H:%M', time.localtime(entry.updated))}")
         b1, b2 = st.columns([3, 1])
-        loaded = entry.id in store
+        # By id, or by code: your own copy of a teammate's design has an id of its own.
+        loaded = entry.id in store or (isinstance(saved, Design) and saved.code_digest in held)
         usable = isinstance(saved, Design) and picture is not None
         b1.button("Loaded" if loaded else "Load", key=f"lib_load_{entry.id}", disabled=loaded or not usable,
                   icon=":material/download_done:" if loaded else ":material/add:",
@@ -116,10 +117,11 @@ def team_library(G, store: LatentStore) -> None:
     found = library.load_many(e.id for e in page.entries if e.model_id == G.fingerprint)
     renderable = [d for d in found.values() if isinstance(d, Design) and (d.num_ws, d.w_dim) == (G.num_ws, G.w_dim)]
     pictures = dict(zip((d.id for d in renderable), resources.render_designs(G, renderable)))
+    held = store.same_code()
     for start in range(0, len(page.entries), PER_ROW):
         row = st.columns(PER_ROW, gap="medium")
         for column, entry in zip(row, page.entries[start:start + PER_ROW]):
             with column:
-                _card(G, store, library, entry, found.get(entry.id), pictures.get(entry.id))
+                _card(G, store, library, entry, found.get(entry.id), pictures.get(entry.id), held)
     if page.pages > 1:
         _pager(page.total, page.pages)
