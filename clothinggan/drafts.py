@@ -11,7 +11,6 @@ and writes the result, so no tab's designs are lost.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -132,13 +131,8 @@ def merge_designs(base: Sequence[Design], mine: Sequence[Design], theirs: Sequen
     if not theirs_new:
         return merged
     # The same garment added in both tabs (a seed generated in each) is kept once, as this tab has it.
-    held = {_code(d) for d in merged if d.id not in theirs_new}
-    return [d for d in merged if d.id not in theirs_new or _code(d) not in held]
-
-
-def _code(design: Design) -> bytes:
-    """The design's code alone (not its name, id or history): equal for one garment made twice."""
-    return hashlib.blake2b(design.model_id.encode() + design.ws.tobytes(), digest_size=16).digest()
+    held = {d.code_digest for d in merged if d.id not in theirs_new}
+    return [d for d in merged if d.id not in theirs_new or d.code_digest not in held]
 
 
 def _interleave(first: list[str], second: list[str]) -> list[str]:

@@ -20,6 +20,13 @@ MODEL_DIRS_ENV = settings.MODEL_DIRS
 MODEL_SUFFIXES = (".safetensors", ".pt", ".pth", ".pkl")
 
 
+def safe_stem(name: str, fallback: str, max_chars: int | None = None) -> str:
+    """A file name stem made of letters, digits, "-" and "_" from a name people gave (a design's, an
+    uploaded file's), cut to ``max_chars``; ``fallback`` when nothing is left."""
+    keep = "".join(c if c.isalnum() or c in "-_" else "_" for c in name.strip()).strip("_")
+    return keep[:max_chars] or fallback
+
+
 def cache_dir(*parts: str) -> Path:
     """Return (and create) a folder under the user cache (``CLOTHINGGAN_CACHE`` overrides)."""
     path = settings.cache_root().joinpath(*parts)

@@ -197,11 +197,16 @@ def test_designs_added_in_two_tabs_are_both_kept(app_env):
     assert set(names(tab(token))) == {"seed 0", "seed 1", "seed 2", "seed 500", "seed 600", "seed 700"}
 
 
-def test_deletes_and_renames_in_one_tab_reach_the_other(app_env):
+def two_tabs_on_the_library() -> tuple[str, AppTest, AppTest, list[str]]:
+    """A kept session open in two tabs, the first on Library: its token, the tabs and its design ids."""
     token = started_session()
     a, b = tab(token), tab(token)
-    ids = store_of(a).ids()
     a.switch_page("app_pages/library.py").run()
+    return token, a, b, store_of(a).ids()
+
+
+def test_deletes_and_renames_in_one_tab_reach_the_other(app_env):
+    token, a, b, ids = two_tabs_on_the_library()
     a.button(key=f"del_{ids[0]}").click().run()
     a.text_input(key=f"name_{ids[1]}").set_value("kept coat").run()
     ok(a)
@@ -212,10 +217,7 @@ def test_deletes_and_renames_in_one_tab_reach_the_other(app_env):
 
 
 def test_a_tab_keeps_its_own_rename_of_a_design_the_other_deleted(app_env):
-    token = started_session()
-    a, b = tab(token), tab(token)
-    ids = store_of(a).ids()
-    a.switch_page("app_pages/library.py").run()
+    token, a, b, ids = two_tabs_on_the_library()
     a.button(key=f"del_{ids[2]}").click().run()
     ok(a)
     b.switch_page("app_pages/library.py").run()

@@ -28,7 +28,7 @@ from clothinggan import settings
 from clothinggan.generator import pick_device
 from clothinggan.images import upscale
 from clothinggan.ui import load
-from clothinggan.paths import cache_dir, file_sha256, write_atomic
+from clothinggan.paths import cache_dir, file_sha256, safe_stem, write_atomic
 
 SCATTER_SAMPLES = 300
 SCATTER_SEED = 12345  # fixed, so the scatter plot (and a picked point) stay the same across reruns
@@ -286,7 +286,7 @@ def save_uploaded_model(data: bytes, filename: str) -> Path:
     once), under the name it was uploaded as, which the sidebar shows as the model's name."""
     name = Path(filename).name
     suffix = Path(name).suffix.lower() or ".bin"
-    stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(name).stem).strip("_")[:80] or "model"
+    stem = safe_stem(Path(name).stem, "model", max_chars=80)
     digest = hashlib.sha256(data).hexdigest()[:20]
     path = cache_dir("uploaded_models", digest) / f"{stem}{suffix}"
     if not path.is_file():

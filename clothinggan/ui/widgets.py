@@ -15,6 +15,7 @@ from PIL import Image
 from clothinggan.errors import ClothingGANError
 from clothinggan.designs import Design
 from clothinggan.images import upscale
+from clothinggan.paths import safe_stem
 from clothinggan.store import LatentStore
 from clothinggan.ui import resources
 from clothinggan.ui.state import author, flash, last_psi
@@ -79,8 +80,7 @@ def png_bytes(image: Image.Image) -> bytes:
 
 def file_stem(name: str) -> str:
     """A safe file name stem from a design name."""
-    keep = "".join(c if c.isalnum() or c in "-_" else "_" for c in name.strip())
-    return keep.strip("_") or "design"
+    return safe_stem(name, "design")
 
 
 def download_png(image: Image.Image, name: str, key: str, label: str = "Download PNG", where=None,
